@@ -1,0 +1,168 @@
+"""Safe YAML reading for catalog files: no code execution, limits, duplicate keys and line numbers.
+
+Only ``yaml.SafeLoader`` constructors are used (libyaml's C parser when available), so tags that would
+import or call Python (``!!python/object``, ``!!python/name``) are rejected. Reading enforces a size and a
+nesting limit, refuses duplicate mapping keys and records the line of every mapping key so validation
+errors can point at a line.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import yaml
+
+MAX_BYTES = 1_000_000
+"""Largest catalog file accepted (bytes)."""
+MAX_DEPTH = 40
+"""Deepest nesting of mappings/sequences accepted."""
+
+_Base: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # type: ignore[assignment]
+
+Loc = tuple[str | int, ...]
+
+
+class YamlError(ValueError):
+    """A file that cannot be read as a catalog document; ``line`` is 1-based when known."""
+
+    def __init__(self, reason: str, line: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.line = line
+
+
+@dataclass
+class Document:
+    """A parsed YAML document and the line of each key path."""
+
+    data: Any
+    lines: dict[Loc, int] = field(default_factory=dict)
+
+    def line_of(self, loc: Loc) -> int | None:
+        """Line of the deepest known prefix of ``loc``."""
+        for end in range(len(loc), 0, -1):
+            line = self.lines.get(tuple(loc[:end]))
+            if line is not None:
+                return line
+        return None
+
+
+class _Loader(_Base):  # type: ignore[misc,valid-type]
+    """Safe loader that rejects duplicate keys and excessive nesting."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                hash(key)
+            except TypeError as exc:
+                raise YamlError("a mapping key must be a plain value", key_node.start_mark.line + 1) from exc
+            if key in seen:
+                raise YamlError(
+                    f"duplicate key {key!r} (first at line {seen[key]})", key_node.start_mark.line + 1
+                )
+            seen[key] = key_node.start_mark.line + 1
+        result: dict[Any, Any] = super().construct_mapping(node, deep=deep)
+        return result
+
+
+def _depth_and_lines(node: yaml.Node, loc: Loc, lines: dict[Loc, int], depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise YamlError(f"nesting deeper than {MAX_DEPTH} levels", node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else "?"
+            child = (*loc, key)
+            lines[child] = key_node.start_mark.line + 1
+            _depth_and_lines(value_node, child, lines, depth + 1)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            child = (*loc, index)
+            lines[child] = item.start_mark.line + 1
+            _depth_and_lines(item, child, lines, depth + 1)
+
+
+def parse_bytes(raw: bytes, *, want_lines: bool = True) -> Document:
+    """Parse one catalog document from bytes, raising :class:`YamlError` with a one-line reason."""
+    if len(raw) > MAX_BYTES:
+        raise YamlError(f"file is {len(raw):,} bytes; the limit is {MAX_BYTES:,}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise YamlError(f"not UTF-8: byte 0x{raw[exc.start]:02x} at offset {exc.start}", line) from exc
+    if not text.strip() or all(ln.lstrip().startswith("#") or not ln.strip() for ln in text.splitlines()):
+        raise YamlError("file is empty")
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise YamlError("file is empty")
+        lines: dict[Loc, int] = {}
+        _depth_and_lines(node, (), lines, 0)
+        data = loader.construct_document(node)
+    except YamlError:
+        raise
+    except yaml.constructor.ConstructorError as exc:
+        mark = exc.problem_mark
+        reason = exc.problem or str(exc)
+        if "tag" in reason:
+            reason = f"{reason.strip()} (only plain YAML is allowed; tags that build objects are refused)"
+        raise YamlError(f"YAML: {reason}", mark.line + 1 if mark else None) from exc
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        reason = " ".join(str(p) for p in (exc.context, exc.problem) if p)
+        raise YamlError(f"malformed YAML: {reason}", mark.line + 1 if mark else None) from exc
+    except yaml.YAMLError as exc:
+        raise YamlError(f"malformed YAML: {exc}") from exc
+    except RecursionError as exc:
+        raise YamlError(f"nesting deeper than {MAX_DEPTH} levels") from exc
+    finally:
+        loader.dispose()
+    return Document(data, lines if want_lines else {})
+
+
+def read_document(path: Path) -> Document:
+    """Read and parse a catalog YAML file."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            raise YamlError(f"file is {size:,} bytes; the limit is {MAX_BYTES:,}")
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise YamlError(f"cannot read file: {exc.strerror or exc}") from exc
+    return parse_bytes(raw)
+
+
+@contextmanager
+def atomic_writer(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
+    """Write ``path`` atomically: a temporary file in the same directory replaces it on success."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write text to ``path`` atomically."""
+    with atomic_writer(path) as handle:
+        handle.write(text)
+
+
+def dump(data: Any) -> str:
+    """YAML text of plain data, keys in insertion order."""
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=110)
