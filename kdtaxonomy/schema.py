@@ -56,12 +56,18 @@ def _term_checker(step: str) -> Callable[[list[str], ValidationInfo], list[str]]
         if len(set(values)) != len(values):
             raise ValueError(f"duplicate terms in {values}")
         vocab: Vocabulary | None = (info.context or {}).get("vocabulary")
+        reasons: list[str] = []
         for value in values:
             if value == UNKNOWN:
                 if len(values) > 1:
-                    raise ValueError("'unknown' cannot be combined with other terms")
+                    reasons.append("'unknown' cannot be combined with other terms")
             elif vocab is not None:
-                vocab.require_canonical(step, value)
+                try:
+                    vocab.require_canonical(step, value)
+                except ValueError as exc:
+                    reasons.append(str(exc))
+        if reasons:
+            raise ValueError("; ".join(reasons))
         return values
 
     return check

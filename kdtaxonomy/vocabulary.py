@@ -209,20 +209,14 @@ class Vocabulary:
         )
 
     def _suggest(self, names: list[str], value: str, facet: str | None = None) -> str:
-        close = difflib.get_close_matches(normalise(value), names, n=4, cutoff=0.6)
-        if not close:
-            return ""
+        close = difflib.get_close_matches(normalise(value), names, n=6, cutoff=0.6)
+        steps = FACETS.get(facet or "", ()) or tuple(self.steps)
         canon: list[str] = []
         for name in close:
-            for step in FACETS.get(facet or "", ()) or self.steps:
-                term = self._names[step].get(name)
-                if term is not None and term not in canon:
-                    canon.append(term)
-                    break
-            else:
-                if name not in canon:
-                    canon.append(name)
-        return f" Did you mean: {', '.join(canon)}?"
+            term = next((self._names[s][name] for s in steps if name in self._names[s]), name)
+            if term not in canon:
+                canon.append(term)
+        return f" Did you mean: {', '.join(canon[:4])}?" if canon else ""
 
     def gou(self, step: str, term: str) -> list[str]:
         """Gou et al. categories of a term."""
