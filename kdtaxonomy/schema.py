@@ -47,6 +47,7 @@ class Node(BaseModel):
         use_attribute_docstrings=True,
         frozen=True,
         str_strip_whitespace=True,
+        defer_build=True,
     )
 
 
@@ -113,6 +114,8 @@ class SurveyRow(Node):
 
     table: Literal["I", "II"]
     """Which summary table of the survey (seed 000) holds the row."""
+    row: Annotated[int, Field(ge=1, le=100)] | None = None
+    """1-based position of the row in its table (orders ``kdtax table summary``)."""
     work: ShortText
     """The 'Work' cell, e.g. ``[1] (Ex.2)``."""
     objective: ShortText

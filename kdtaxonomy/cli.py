@@ -1,0 +1,385 @@
+"""The ``kdtax`` command line: a thin typer layer over the Python API.
+
+Query commands never import torch; training commands import it inside their bodies.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from kdtaxonomy.catalog import Catalog, CatalogError, Problem, load_catalog
+
+app = typer.Typer(
+    name="kdtax",
+    help="kdtaxonomy: the knowledge base and method registry of knowledge distillation.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+table_app = typer.Typer(help="Comparison tables generated from the catalog.", no_args_is_help=True, rich_markup_mode=None)
+app.add_typer(table_app, name="table")
+
+
+class ListFormat(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+    md = "md"
+
+
+class CiteFormat(str, Enum):
+    bibtex = "bibtex"
+    csl_json = "csl-json"
+
+
+class TableFormat(str, Enum):
+    json = "json"
+    md = "md"
+    csv = "csv"
+
+
+@dataclass
+class State:
+    catalog_path: Path | None = None
+    catalog: Catalog | None = None
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print ``error: message`` on stderr and exit with ``code``."""
+    sys.stderr.write(f"error: {message}\n")
+    raise typer.Exit(code)
+
+
+def report_problems(problems: list[Problem]) -> None:
+    """Print every problem on stderr, one line each."""
+    for problem in problems:
+        sys.stderr.write(f"error: {problem}\n")
+    sys.stderr.write(f"{len(problems)} problem(s) found\n")
+
+
+def get_catalog(ctx: typer.Context) -> Catalog:
+    """The catalog selected by ``--catalog`` / ``KDTAX_CATALOG``, loaded once; errors exit 1."""
+    state: State = ctx.ensure_object(State)
+    if state.catalog is None:
+        try:
+            state.catalog = load_catalog(state.catalog_path)
+        except CatalogError as exc:
+            report_problems(exc.problems)
+            raise typer.Exit(1) from None
+    return state.catalog
+
+
+def emit(text: str, output: Path | None = None) -> None:
+    """Write text to stdout, or atomically to ``output``."""
+    if output is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return
+    from kdtaxonomy.yamlio import atomic_write_text
+
+    try:
+        atomic_write_text(output, text)
+    except OSError as exc:
+        fail(f"cannot write {output}: {exc.strerror or exc}")
+    sys.stderr.write(f"wrote {output}\n")
+
+
+def console() -> Any:
+    from rich.console import Console
+
+    return Console(soft_wrap=False)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from kdtaxonomy import __version__
+
+        sys.stdout.write(f"kdtax {__version__}\n")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def main_callback(
+    ctx: typer.Context,
+    catalog: Annotated[
+        Path | None,
+        typer.Option("--catalog", envvar="KDTAX_CATALOG", help="Catalog directory (vocabulary.yaml + methods/)."),
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Find, compare, cite and run knowledge-distillation methods."""
+    ctx.obj = State(catalog_path=catalog)
+
+
+# Facet options shared by `list` and the `table` commands.
+ObjectiveOpt = Annotated[list[str] | None, typer.Option("--objective", help="Objective term (repeat to AND).")]
+ModalityOpt = Annotated[list[str] | None, typer.Option("--modality", help="Data modality term.")]
+DataPrepOpt = Annotated[list[str] | None, typer.Option("--data-prep", help="Data preparation term.")]
+TeacherOpt = Annotated[list[str] | None, typer.Option("--teacher", help="Teacher setup/architecture/construction term.")]
+KnowledgeOpt = Annotated[list[str] | None, typer.Option("--knowledge", help="Knowledge type term, e.g. MI.")]
+LocationOpt = Annotated[list[str] | None, typer.Option("--location", help="Distillation location term.")]
+TransferOpt = Annotated[list[str] | None, typer.Option("--transfer", help="Transfer method term.")]
+StudentOpt = Annotated[list[str] | None, typer.Option("--student", help="Student setup/architecture/construction term.")]
+DatasetOpt = Annotated[list[str] | None, typer.Option("--dataset", help="Dataset name (substring, any case).")]
+YearOpt = Annotated[list[str] | None, typer.Option("--year", help="Year or range, e.g. 2019 or 2018-2020.")]
+SearchOpt = Annotated[list[str] | None, typer.Option("--search", help="Words that must occur in the entry's text.")]
+
+
+def select(ctx: typer.Context, **facets: Any) -> tuple[Catalog, list[Any]]:
+    """Load the catalog and filter it; vocabulary errors exit 1 with close matches."""
+    from kdtaxonomy.vocabulary import VocabularyError
+
+    catalog = get_catalog(ctx)
+    try:
+        return catalog, catalog.filter(**facets)
+    except VocabularyError as exc:
+        fail(str(exc))
+
+
+@app.command("list")
+def list_command(
+    ctx: typer.Context,
+    objective: ObjectiveOpt = None,
+    modality: ModalityOpt = None,
+    data_prep: DataPrepOpt = None,
+    teacher: TeacherOpt = None,
+    knowledge: KnowledgeOpt = None,
+    location: LocationOpt = None,
+    transfer: TransferOpt = None,
+    student: StudentOpt = None,
+    dataset: DatasetOpt = None,
+    year: YearOpt = None,
+    search: SearchOpt = None,
+    fmt: Annotated[ListFormat, typer.Option("--format", help="Output format.")] = ListFormat.table,
+) -> None:
+    """List catalogued method configurations matching every given facet."""
+    catalog, pairs = select(
+        ctx,
+        objective=objective,
+        modality=modality,
+        data_prep=data_prep,
+        teacher=teacher,
+        knowledge=knowledge,
+        location=location,
+        transfer=transfer,
+        student=student,
+        dataset=dataset,
+        year=year,
+        search=search,
+    )
+    from kdtaxonomy.render import rows
+
+    if fmt is ListFormat.table:
+        from kdtaxonomy.render.console import list_table
+
+        console().print(list_table(pairs, catalog))
+        return
+    data = [rows.list_row(e, c) for e, c in pairs]
+    if fmt is ListFormat.json:
+        emit(rows.to_json(data))
+    else:
+        keys = list(data[0]) if data else list(rows.list_row.__annotations__)
+        keys = keys if data else ["id", "configuration", "title", "year"]
+        emit(rows.to_csv(data, keys) if fmt is ListFormat.csv else rows.to_markdown(data, keys))
+
+
+@app.command("show")
+def show_command(
+    ctx: typer.Context,
+    entry_id: Annotated[str, typer.Argument(metavar="ID", help="Catalog id, e.g. ahn2019-vid.")],
+    config: Annotated[str | None, typer.Option("--config", help="Show only this configuration.")] = None,
+    fmt: Annotated[ListFormat, typer.Option("--format", help="Output format (csv: one row per configuration).")] = ListFormat.table,
+) -> None:
+    """Show one method's four-stage description, references and reported results."""
+    catalog = get_catalog(ctx)
+    try:
+        entry = catalog.get(entry_id)
+        configs = [entry.configuration(config)] if config else entry.configurations
+    except KeyError as exc:
+        fail(str(exc.args[0]))
+    from kdtaxonomy.render import console as render
+    from kdtaxonomy.render import rows
+
+    if fmt is ListFormat.table:
+        console().print(render.show_renderable(entry, catalog, config))
+    elif fmt is ListFormat.json:
+        emit(rows.to_json(render.entry_json(entry, config)))
+    elif fmt is ListFormat.md:
+        emit(render.show_markdown(entry, catalog, config))
+    else:
+        data = [rows.list_row(entry, c) for c in configs]
+        emit(rows.to_csv(data, list(data[0])))
+
+
+@app.command("vocab")
+def vocab_command(
+    ctx: typer.Context,
+    stage: Annotated[str | None, typer.Argument(help="Stage, step or facet (e.g. distillation, knowledge, teacher).")] = None,
+    fmt: Annotated[ListFormat, typer.Option("--format", help="Output format.")] = ListFormat.table,
+) -> None:
+    """Show the controlled vocabulary: terms, synonyms and their Gou et al. categories."""
+    from kdtaxonomy.vocabulary import FACETS
+
+    catalog = get_catalog(ctx)
+    vocab = catalog.vocabulary
+    if stage is None:
+        steps = vocab.steps
+    elif stage in vocab.data.stages:
+        steps = list(vocab.data.stages[stage].steps)
+    elif stage in vocab.steps:
+        steps = [stage]
+    elif stage in FACETS:
+        steps = list(FACETS[stage])
+    else:
+        from kdtaxonomy.registry import suggest
+
+        names = [*vocab.data.stages, *vocab.steps, *FACETS]
+        fail(f"unknown stage or step {stage!r}.{suggest(stage, names)} Stages: {', '.join(vocab.data.stages)}")
+    from kdtaxonomy.render import rows
+
+    if fmt is ListFormat.table:
+        from kdtaxonomy.render.console import vocab_table
+
+        console().print(vocab_table(catalog, steps))
+        return
+    data = [
+        {
+            "stage": vocab.step_stage[step],
+            "step": step,
+            "term": term,
+            "label": vocab.term(step, term).label,
+            "description": vocab.term(step, term).description,
+            "synonyms": list(vocab.term(step, term).synonyms),
+            "gou": list(vocab.term(step, term).gou),
+        }
+        for step in steps
+        for term in vocab.terms(step)
+    ]
+    keys = ["stage", "step", "term", "label", "description", "synonyms", "gou"]
+    if fmt is ListFormat.json:
+        emit(rows.to_json(data))
+    else:
+        emit(rows.to_csv(data, keys) if fmt is ListFormat.csv else rows.to_markdown(data, keys))
+
+
+@app.command("validate")
+def validate_command(
+    ctx: typer.Context,
+    paths: Annotated[list[Path] | None, typer.Argument(help="Entry files or directories (default: the catalog).")] = None,
+) -> None:
+    """Validate catalog files, reporting every problem (file:line: field: reason); exit 1 if any."""
+    from kdtaxonomy.catalog import default_catalog_dir, default_vocabulary_path, read_vocabulary, validate_paths
+
+    state: State = ctx.ensure_object(State)
+    root = state.catalog_path or default_catalog_dir()
+    vocab_path = root / "vocabulary.yaml"
+    try:
+        vocabulary = read_vocabulary(vocab_path if vocab_path.is_file() else default_vocabulary_path())
+    except CatalogError as exc:
+        report_problems(exc.problems)
+        raise typer.Exit(1) from None
+    targets = list(paths) if paths else [root]
+    entries, problems = validate_paths(targets, vocabulary)
+    if problems:
+        report_problems(problems)
+        raise typer.Exit(1)
+    configs = sum(len(e.configurations) for e in entries)
+    sys.stdout.write(f"ok: {len(entries)} entries, {configs} configurations valid\n")
+
+
+@app.command("schema")
+def schema_command(
+    ctx: typer.Context,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to this file.")] = None,
+) -> None:
+    """Print the documented JSON Schema of a catalog entry (terms listed as enums)."""
+    from kdtaxonomy.schema import entry_json_schema
+
+    emit(json.dumps(entry_json_schema(get_catalog(ctx).vocabulary), indent=2), output)
+
+
+@app.command("cite")
+def cite_command(
+    ctx: typer.Context,
+    entry_ids: Annotated[list[str], typer.Argument(metavar="ID...", help="Catalog id(s).")],
+    fmt: Annotated[CiteFormat, typer.Option("--format", help="Citation format.")] = CiteFormat.bibtex,
+) -> None:
+    """Print citations of catalog entries as BibTeX or CSL-JSON."""
+    from kdtaxonomy.render import cite
+
+    catalog = get_catalog(ctx)
+    try:
+        entries = [catalog.get(i) for i in entry_ids]
+    except KeyError as exc:
+        fail(str(exc.args[0]))
+    if fmt is CiteFormat.bibtex:
+        emit("\n".join(cite.bibtex(e) for e in entries))
+    else:
+        emit(json.dumps([cite.csl_json(e) for e in entries], indent=2, ensure_ascii=False))
+
+
+@table_app.command("summary")
+def table_summary(
+    ctx: typer.Context,
+    objective: ObjectiveOpt = None,
+    modality: ModalityOpt = None,
+    data_prep: DataPrepOpt = None,
+    teacher: TeacherOpt = None,
+    knowledge: KnowledgeOpt = None,
+    location: LocationOpt = None,
+    transfer: TransferOpt = None,
+    student: StudentOpt = None,
+    dataset: DatasetOpt = None,
+    year: YearOpt = None,
+    search: SearchOpt = None,
+    fmt: Annotated[TableFormat, typer.Option("--format", help="Output format.")] = TableFormat.md,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to this file.")] = None,
+) -> None:
+    """The survey's summary Tables I and II, generated from the catalog."""
+    from kdtaxonomy.render import rows
+
+    _, pairs = select(
+        ctx,
+        objective=objective,
+        modality=modality,
+        data_prep=data_prep,
+        teacher=teacher,
+        knowledge=knowledge,
+        location=location,
+        transfer=transfer,
+        student=student,
+        dataset=dataset,
+        year=year,
+        search=search,
+    )
+    table_rows = rows.summary_rows(pairs)
+    keys = list(rows.SUMMARY_KEYS)
+    if fmt is TableFormat.json:
+        emit(rows.to_json([data for _, data in table_rows]), output)
+    elif fmt is TableFormat.csv:
+        emit(rows.to_csv([data for _, data in table_rows], keys), output)
+    else:
+        parts = []
+        for table in ("I", "II"):
+            selected = [data for t, data in table_rows if t == table]
+            if selected:
+                parts.append(f"{rows.SUMMARY_CAPTIONS[table]}\n\n" + rows.to_markdown(selected, keys, rows.SUMMARY_HEADERS[table]))
+        emit("\n".join(parts) if parts else "(no survey rows match)\n", output)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+"""Shared pieces of the distillation losses: the module base class and small tensor helpers.
+
+Every registered loss module follows one interface (used by the training pipeline)::
+
+    loss = cls(s_shape=(C, H, W), t_shape=(C2, H2, W2), num_samples=N, num_classes=K, **params)
+    value = loss(s, t, targets=y, indices=idx)  # scalar tensor
+
+``s_shape``/``t_shape`` are per-sample shapes (no batch dimension). The teacher tensor is detached.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from pydantic import BaseModel
+from torch import Tensor, nn
+
+from kdtaxonomy.registry import NoParams
+
+Shape = tuple[int, ...]
+
+TINY = 1e-30
+"""Clamp floor under square roots so that their gradient stays finite (the value is masked to 0 there)."""
+
+
+class DistillationLoss(nn.Module):
+    """Base class of the registered loss modules (uniform constructor and ``forward`` signature)."""
+
+    params_model: ClassVar[type[BaseModel]] = NoParams
+
+    def __init__(
+        self,
+        *,
+        s_shape: Sequence[int] = (),
+        t_shape: Sequence[int] = (),
+        num_samples: int = 0,
+        num_classes: int = 0,
+        **params: Any,
+    ) -> None:
+        super().__init__()
+        self.s_shape: Shape = tuple(int(d) for d in s_shape)
+        self.t_shape: Shape = tuple(int(d) for d in t_shape)
+        self.num_samples = int(num_samples)
+        self.num_classes = int(num_classes)
+        self.config: BaseModel = self.params_model.model_validate(params)
+        self.build()
+
+    def build(self) -> None:
+        """Create trainable parts from the shapes (override; called at the end of ``__init__``)."""
+
+    def forward(
+        self,
+        s: Tensor,
+        t: Tensor | list[Tensor],
+        *,
+        targets: Tensor | None = None,
+        indices: Tensor | None = None,
+    ) -> Tensor:
+        raise NotImplementedError
+
+    def extra_repr(self) -> str:
+        return f"s_shape={self.s_shape}, t_shape={self.t_shape}, {self.config!r}"
+
+
+def teacher(t: Tensor | list[Tensor]) -> Tensor:
+    """The single (detached) teacher tensor; a list is accepted only if it holds exactly one tensor."""
+    if isinstance(t, list):
+        if len(t) != 1:
+            raise TypeError(f"this loss takes one teacher tensor, got a list of {len(t)}")
+        t = t[0]
+    return t.detach()
+
+
+def require(value: Tensor | None, name: str) -> Tensor:
+    """``value``, or a ``ValueError`` saying that the loss needs ``name``."""
+    if value is None:
+        raise ValueError(f"this loss needs `{name}` (pass {name}=... to forward)")
+    return value
+
+
+def require_shapes(loss: DistillationLoss) -> None:
+    """Raise unless both per-sample shapes are known (losses with trainable parts need them)."""
+    if not loss.s_shape or not loss.t_shape:
+        raise ValueError(f"{type(loss).__name__} needs s_shape and t_shape to build its trainable parts")
+
+
+def flat(x: Tensor) -> Tensor:
+    """``(B, ...)`` -> ``(B, D)``."""
+    return x.reshape(x.shape[0], -1)
+
+
+def numel(shape: Shape) -> int:
+    """Number of elements of a per-sample shape."""
+    return math.prod(shape)
+
+
+def pool_to(x: Tensor, size: Sequence[int]) -> Tensor:
+    """Adaptive average pooling of a ``(B, C, *spatial)`` map (1-D or 2-D) to ``size``; no-op if equal."""
+    size = tuple(size)
+    if tuple(x.shape[2:]) == size:
+        return x
+    if len(size) == 1:
+        return F.adaptive_avg_pool1d(x, size)
+    if len(size) == 2:
+        return F.adaptive_avg_pool2d(x, size)
+    raise ValueError(f"expected a 1-D (B,C,L) or 2-D (B,C,H,W) map, got shape {tuple(x.shape)}")
+
+
+def match_spatial(s: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
+    """Pool the larger map to the smaller spatial size (dimension-wise minimum)."""
+    if s.dim() != t.dim() or s.dim() not in (3, 4):
+        raise ValueError(f"expected two (B,C,L) or (B,C,H,W) maps, got {tuple(s.shape)} and {tuple(t.shape)}")
+    size = tuple(min(a, b) for a, b in zip(s.shape[2:], t.shape[2:], strict=True))
+    return pool_to(s, size), pool_to(t, size)
+
+
+def safe_sqrt(x: Tensor) -> Tensor:
+    """``sqrt(max(x, 0))`` whose gradient is 0 (not inf/nan) where ``x <= 0``."""
+    positive = x > 0
+    return torch.where(positive, x.clamp_min(TINY).sqrt(), torch.zeros_like(x))
+
+
+def kl_rows(log_p: Tensor, log_q: Tensor) -> Tensor:
+    """Per-row ``KL(p || q) = sum_c p_c (log p_c - log q_c)`` from log-probabilities, shape ``(B,)``."""
+    return (log_p.exp() * (log_p - log_q)).sum(dim=-1)
+
+
+def projection(s_shape: Shape, t_shape: Shape) -> nn.Module:
+    """Linear map of the flattened student to the teacher's size, or identity when the sizes agree."""
+    if numel(s_shape) == numel(t_shape):
+        return nn.Identity()
+    return nn.Linear(numel(s_shape), numel(t_shape))
+
+
+def conv1x1(c_in: int, c_out: int, dims: int) -> nn.Module:
+    """1x1 convolution for 1-D (``dims=1``) or 2-D (``dims=2``) maps."""
+    if dims == 1:
+        return nn.Conv1d(c_in, c_out, kernel_size=1)
+    if dims == 2:
+        return nn.Conv2d(c_in, c_out, kernel_size=1)
+    raise ValueError(f"unsupported map dimensionality {dims}")

@@ -1,0 +1,1 @@
+"""Renderers of catalog data: rows, text formats, citations, tables and the site (no torch)."""

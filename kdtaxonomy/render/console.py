@@ -1,0 +1,183 @@
+"""Rich (terminal) and Markdown renderings of entries for ``kdtax list`` and ``kdtax show`` (no torch)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from kdtaxonomy.catalog import Catalog
+from kdtaxonomy.render.cite import short_citation
+from kdtaxonomy.render.rows import facet_terms, md_escape
+from kdtaxonomy.schema import Configuration, Entry, ReportedResult, step_terms
+
+STAGE_LAYOUT: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
+    ("Objective & data", (("Objective", "objective"), ("Modality", "modality"))),
+    ("1. Data preparation", (("Modification", "modification"), ("Partitioning", "partitioning"))),
+    (
+        "2. Teacher modeling",
+        (("Setup", "teacher-setup"), ("Architecture", "teacher-architecture"), ("Construction", "teacher-construction")),
+    ),
+    ("3. Knowledge distillation", (("Knowledge", "knowledge"), ("Location", "location"), ("Transfer", "transfer"))),
+    (
+        "4. Student modeling",
+        (("Setup", "student-setup"), ("Architecture", "student-architecture"), ("Construction", "student-construction")),
+    ),
+)
+"""How a configuration is laid out: the survey's stages and their steps."""
+
+
+def list_table(pairs: Sequence[tuple[Entry, Configuration]], catalog: Catalog) -> Table:
+    """The rich table of ``kdtax list``."""
+    table = Table(title=f"{len(pairs)} configuration(s)", show_lines=False, expand=False)
+    for name in ("ID", "Year", "Objective", "Teacher", "Knowledge", "Transfer", "Student", "Datasets"):
+        table.add_column(name, overflow="fold")
+    for entry, config in pairs:
+        ident = entry.id if len(entry.configurations) == 1 else f"{entry.id}#{config.name}"
+        table.add_row(
+            ident,
+            str(entry.year),
+            ", ".join(facet_terms(config, "objective")),
+            ", ".join(facet_terms(config, "teacher")),
+            ", ".join(facet_terms(config, "knowledge")),
+            ", ".join(facet_terms(config, "transfer")),
+            ", ".join(facet_terms(config, "student")),
+            ", ".join(config.datasets),
+        )
+    return table
+
+
+def _stage_rows(config: Configuration, catalog: Catalog) -> list[tuple[str, str, str]]:
+    vocab = catalog.vocabulary
+    rows: list[tuple[str, str, str]] = []
+    notes = {
+        "modification": config.data_preparation.notes,
+        "teacher-setup": config.teacher.notes,
+        "knowledge": config.distillation.notes,
+        "student-setup": config.student.notes,
+    }
+    for stage, steps in STAGE_LAYOUT:
+        for label, step in steps:
+            terms = step_terms(config, step)
+            rows.append((stage, label, ", ".join(vocab.label(step, t) for t in terms) or "-"))
+            stage = ""
+        if steps[0][1] == "objective":
+            rows.append(("", "Data", config.data.description))
+        if steps[0][1] == "teacher-setup":
+            rows.append(("", "Count", str(config.teacher.count)))
+            if config.teacher.models:
+                rows.append(("", "Models", ", ".join(config.teacher.models)))
+            if config.teacher.assistants:
+                rows.append(("", "Assistants", " -> ".join(config.teacher.assistants)))
+        if steps[0][1] == "knowledge" and config.distillation.loss:
+            rows.append(("", "Loss", config.distillation.loss))
+        if steps[0][1] == "student-setup":
+            rows.append(("", "Count", str(config.student.count)))
+            if config.student.models:
+                rows.append(("", "Models", ", ".join(config.student.models)))
+        note = notes.get(steps[0][1])
+        if note:
+            rows.append(("", "Notes", note))
+    rows.append(("Datasets", "", ", ".join(config.datasets)))
+    return rows
+
+
+def _result_cells(result: ReportedResult) -> list[str]:
+    value = f"{result.value:g}{result.unit if result.unit in {'%', ''} else ' ' + result.unit}"
+    setting = "; ".join(x for x in (result.teacher and f"T: {result.teacher}", result.student and f"S: {result.student}", result.setting) if x)
+    source = f"{result.source.paper}, {result.source.table}"
+    return [result.method, result.dataset, result.metric, value, setting, source]
+
+
+def show_renderable(entry: Entry, catalog: Catalog, config_name: str | None = None) -> RenderableType:
+    """The rich rendering of ``kdtax show``."""
+    parts: list[RenderableType] = []
+    head = Text()
+    head.append(entry.title + "\n", style="bold")
+    head.append(", ".join(entry.authors) + "\n")
+    head.append(f"{entry.venue}, {entry.year}" + (f", pp. {entry.pages}" if entry.pages else "") + "\n")
+    ids = entry.identifiers
+    refs = [f"arXiv:{ids.arxiv}" if ids.arxiv else "", f"doi:{ids.doi}" if ids.doi else "", ids.url or ""]
+    if any(refs):
+        head.append("  ".join(r for r in refs if r) + "\n")
+    if entry.survey_label:
+        head.append(f"Survey (Abbasi et al.) citation: {entry.survey_label}\n")
+    if entry.related:
+        head.append("Related: " + ", ".join(entry.related) + "\n")
+    parts.append(Panel(head, title=f"{entry.id} — {short_citation(entry)}", title_align="left"))
+    parts.append(Text(entry.description + "\n"))
+    configs = [entry.configuration(config_name)] if config_name else entry.configurations
+    for config in configs:
+        table = Table(show_header=False, box=None, pad_edge=False)
+        table.add_column("stage", style="bold cyan", no_wrap=True)
+        table.add_column("step", style="cyan", no_wrap=True)
+        table.add_column("value", overflow="fold")
+        for row in _stage_rows(config, catalog):
+            table.add_row(*row)
+        title = f"configuration {config.name}" + (f": {config.title}" if config.title else "")
+        if config.survey_row:
+            title += f"  (survey Table {config.survey_row.table}, row {config.survey_row.work})"
+        body: list[RenderableType] = [Text(config.summary + "\n"), table]
+        if config.implementation is not None:
+            body.append(Text(f"\nrun it: kdtax train {entry.id} --config {config.name}", style="green"))
+        parts.append(Panel(Group(*body), title=title, title_align="left"))
+    results = [r for r in entry.results if config_name is None or r.configuration in {None, config_name}]
+    if results:
+        rtable = Table(title="Reported results", title_justify="left")
+        for name in ("Method", "Dataset", "Metric", "Value", "Setting", "Source"):
+            rtable.add_column(name, overflow="fold")
+        for result in results:
+            rtable.add_row(*_result_cells(result))
+        parts.append(rtable)
+    else:
+        parts.append(Text("Reported results: none recorded (unknown)."))
+    return Group(*parts)
+
+
+def show_markdown(entry: Entry, catalog: Catalog, config_name: str | None = None) -> str:
+    """Markdown rendering of ``kdtax show``."""
+    lines = [f"# {entry.title}", "", f"**{entry.id}** — {', '.join(entry.authors)}. *{entry.venue}*, {entry.year}.", ""]
+    if entry.survey_label:
+        lines += [f"Survey citation: {entry.survey_label}", ""]
+    lines += [entry.description, ""]
+    configs = [entry.configuration(config_name)] if config_name else entry.configurations
+    for config in configs:
+        lines += [f"## Configuration `{config.name}`" + (f": {config.title}" if config.title else ""), "", config.summary, ""]
+        lines += ["| Stage | Step | Value |", "|---|---|---|"]
+        for stage, step, value in _stage_rows(config, catalog):
+            lines.append(f"| {md_escape(stage)} | {md_escape(step)} | {md_escape(value)} |")
+        lines.append("")
+    results = [r for r in entry.results if config_name is None or r.configuration in {None, config_name}]
+    if results:
+        lines += ["## Reported results", "", "| Method | Dataset | Metric | Value | Setting | Source |", "|---|---|---|---|---|---|"]
+        for result in results:
+            lines.append("| " + " | ".join(md_escape(c) for c in _result_cells(result)) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def entry_json(entry: Entry, config_name: str | None = None) -> dict[str, Any]:
+    """JSON of ``kdtax show --format json``: the entry as stored, plus flat configuration terms."""
+    data = entry.model_dump(mode="json", exclude_none=True)
+    if config_name:
+        data["configurations"] = [c for c in data["configurations"] if c["name"] == config_name]
+        data["results"] = [r for r in data["results"] if r.get("configuration") in {None, config_name}]
+    return data
+
+
+def vocab_table(catalog: Catalog, steps: Sequence[str]) -> Table:
+    """Rich table of vocabulary terms."""
+    vocab = catalog.vocabulary
+    table = Table(title="Vocabulary", show_lines=False)
+    for name in ("Step", "Term", "Label", "Synonyms", "Gou et al.", "Used by"):
+        table.add_column(name, overflow="fold")
+    for step in steps:
+        for term in vocab.terms(step):
+            info = vocab.term(step, term)
+            used = sum(1 for _e, c in catalog.configurations() if term in step_terms(c, step))
+            table.add_row(step, term, info.label, ", ".join(info.synonyms), ", ".join(info.gou), str(used))
+    return table
