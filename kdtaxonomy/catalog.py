@@ -118,8 +118,10 @@ def _entry_files(paths: Iterable[Path]) -> tuple[list[Path], list[Problem]]:
     problems: list[Problem] = []
     for path in paths:
         if path.is_dir():
-            methods = path / "methods" if (path / "methods").is_dir() else path
-            files.extend(sorted(p for p in methods.iterdir() if p.suffix in {".yaml", ".yml"}))
+            if (path / "methods").is_dir():
+                files.extend(sorted(p for p in (path / "methods").iterdir() if p.suffix in {".yaml", ".yml"}))
+            else:
+                files.extend(sorted(p for p in path.rglob("*") if p.suffix in {".yaml", ".yml"} and p.is_file()))
         elif path.is_file():
             files.append(path)
         else:

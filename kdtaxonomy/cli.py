@@ -15,6 +15,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from kdtaxonomy.catalog import Catalog, CatalogError, Problem, load_catalog
+from kdtaxonomy.vocabulary import Vocabulary
 
 app = typer.Typer(
     name="kdtax",
@@ -75,6 +76,19 @@ def get_catalog(ctx: typer.Context) -> Catalog:
             report_problems(exc.problems)
             raise typer.Exit(1) from None
     return state.catalog
+
+
+def get_vocabulary(ctx: typer.Context) -> Vocabulary:
+    """The vocabulary of the selected catalog (or the shipped one), without validating the entries."""
+    from kdtaxonomy.catalog import default_catalog_dir, default_vocabulary_path, read_vocabulary
+
+    state: State = ctx.ensure_object(State)
+    path = (state.catalog_path or default_catalog_dir()) / "vocabulary.yaml"
+    try:
+        return read_vocabulary(path if path.is_file() else default_vocabulary_path())
+    except CatalogError as exc:
+        report_problems(exc.problems)
+        raise typer.Exit(1) from None
 
 
 def emit(text: str, output: Path | None = None) -> None:
@@ -277,17 +291,11 @@ def validate_command(
     paths: Annotated[list[Path] | None, typer.Argument(help="Entry files or directories (default: the catalog).")] = None,
 ) -> None:
     """Validate catalog files, reporting every problem (file:line: field: reason); exit 1 if any."""
-    from kdtaxonomy.catalog import default_catalog_dir, default_vocabulary_path, read_vocabulary, validate_paths
+    from kdtaxonomy.catalog import default_catalog_dir, validate_paths
 
     state: State = ctx.ensure_object(State)
-    root = state.catalog_path or default_catalog_dir()
-    vocab_path = root / "vocabulary.yaml"
-    try:
-        vocabulary = read_vocabulary(vocab_path if vocab_path.is_file() else default_vocabulary_path())
-    except CatalogError as exc:
-        report_problems(exc.problems)
-        raise typer.Exit(1) from None
-    targets = list(paths) if paths else [root]
+    vocabulary = get_vocabulary(ctx)
+    targets = list(paths) if paths else [state.catalog_path or default_catalog_dir()]
     entries, problems = validate_paths(targets, vocabulary)
     if problems:
         report_problems(problems)
@@ -304,7 +312,7 @@ def schema_command(
     """Print the documented JSON Schema of a catalog entry (terms listed as enums)."""
     from kdtaxonomy.schema import entry_json_schema
 
-    emit(json.dumps(entry_json_schema(get_catalog(ctx).vocabulary), indent=2), output)
+    emit(json.dumps(entry_json_schema(get_vocabulary(ctx)), indent=2), output)
 
 
 @app.command("cite")

@@ -9,6 +9,7 @@ errors can point at a line.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -89,6 +90,25 @@ def _depth_and_lines(node: yaml.Node, loc: Loc, lines: dict[Loc, int], depth: in
             _depth_and_lines(item, child, lines, depth + 1)
 
 
+_QUOTED = re.compile(r'"(?:[^"\\\n]|\\.)*"|\'[^\'\n]*\'|#[^\n]*')
+_BRACKETS = re.compile(r"[\[\]{}]")
+MAX_INDENT = 400
+
+
+def _precheck_depth(text: str) -> None:
+    """Reject nesting that could exhaust the parser's stack before handing the text to it."""
+    depth = deepest = 0
+    for match in _BRACKETS.finditer(_QUOTED.sub("", text)):
+        depth = depth + 1 if match.group() in "[{" else max(depth - 1, 0)
+        deepest = max(deepest, depth)
+        if deepest > MAX_DEPTH:
+            line = text.count("\n", 0, match.start()) + 1
+            raise YamlError(f"nesting deeper than {MAX_DEPTH} levels", line)
+    for number, line_text in enumerate(text.splitlines(), 1):
+        if len(line_text) - len(line_text.lstrip(" ")) > MAX_INDENT:
+            raise YamlError(f"indentation deeper than {MAX_INDENT} columns", number)
+
+
 def parse_bytes(raw: bytes, *, want_lines: bool = True) -> Document:
     """Parse one catalog document from bytes, raising :class:`YamlError` with a one-line reason."""
     if len(raw) > MAX_BYTES:
@@ -100,6 +120,7 @@ def parse_bytes(raw: bytes, *, want_lines: bool = True) -> Document:
         raise YamlError(f"not UTF-8: byte 0x{raw[exc.start]:02x} at offset {exc.start}", line) from exc
     if not text.strip() or all(ln.lstrip().startswith("#") or not ln.strip() for ln in text.splitlines()):
         raise YamlError("file is empty")
+    _precheck_depth(text)
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
@@ -113,9 +134,11 @@ def parse_bytes(raw: bytes, *, want_lines: bool = True) -> Document:
     except yaml.constructor.ConstructorError as exc:
         mark = exc.problem_mark
         reason = exc.problem or str(exc)
-        if "tag" in reason:
-            reason = f"{reason.strip()} (only plain YAML is allowed; tags that build objects are refused)"
-        raise YamlError(f"YAML: {reason}", mark.line + 1 if mark else None) from exc
+        tag = re.search(r"tag '([^']+)'", reason)
+        if tag:
+            name = tag.group(1).replace("tag:yaml.org,2002:", "!!")
+            reason = f"YAML tag {name!r} refused: only plain YAML is allowed, no tags that build objects"
+        raise YamlError(reason, mark.line + 1 if mark else None) from exc
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         reason = " ".join(str(p) for p in (exc.context, exc.problem) if p)
