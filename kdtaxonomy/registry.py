@@ -92,23 +92,37 @@ class Registry:
 
     def register(
         self,
-        kind: str,
-        key: str,
+        kind: str | None = None,
+        key: str | None = None,
         *,
-        params: type[BaseModel] = NoParams,
+        spec: type[BaseModel] | None = None,
+        params: type[BaseModel] | None = None,
         term: str | None = None,
         **extra: Any,
     ) -> Callable[[T], T]:
-        """Decorator registering a class or function under ``kind``/``key``."""
+        """Decorator registering a class or function.
+
+        Preferred form: ``@register(spec=SomeSpec)`` where the torch-free spec (``kdtaxonomy.specs``) carries
+        kind, key, term and is the parameter model. The long form ``@register(kind, key, params=..., term=...)``
+        is kept for components without a spec.
+        """
+        if spec is not None:
+            kind = kind or getattr(spec, "kind", None)
+            key = key or getattr(spec, "key", None)
+            term = term or getattr(spec, "term", None)
+            params = spec
+        if not kind or not key:
+            raise RegistryError("register() needs a kind and a key (or a spec that declares them)")
+        reg_kind, reg_key, reg_params = kind, key, params or NoParams
 
         def decorator(obj: T) -> T:
             doc = (getattr(obj, "__doc__", None) or "").strip().splitlines()
             self.add(
                 Component(
-                    kind=kind,
-                    key=key,
+                    kind=reg_kind,
+                    key=reg_key,
                     obj=obj,
-                    params=params,
+                    params=reg_params,
                     term=term,
                     summary=doc[0] if doc else "",
                     extra=dict(extra),

@@ -38,7 +38,9 @@ class AttentionParams(BaseModel):
     p: float = Field(2.0, gt=0, description="Exponent of the activation-based attention map (paper: 2).")
 
 
-@register("loss", "attention-transfer", params=AttentionParams, term="attention-maps", needs=(), inputs="features")
+@register(
+    "loss", "attention-transfer", params=AttentionParams, term="attention-maps", needs=(), inputs="features"
+)
 class AttentionTransfer(DistillationLoss):
     """Attention transfer (Zagoruyko & Komodakis 2017): module form of :func:`attention_transfer`."""
 
@@ -46,6 +48,11 @@ class AttentionTransfer(DistillationLoss):
     config: AttentionParams
 
     def forward(
-        self, s: Tensor, t: Tensor | list[Tensor], *, targets: Tensor | None = None, indices: Tensor | None = None
+        self,
+        s: Tensor,
+        t: Tensor | list[Tensor],
+        *,
+        targets: Tensor | None = None,
+        indices: Tensor | None = None,
     ) -> Tensor:
         return attention_transfer(s, teacher(t), self.config.p)

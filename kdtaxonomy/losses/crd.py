@@ -13,7 +13,9 @@ from kdtaxonomy.losses.base import DistillationLoss, flat, numel, require, requi
 from kdtaxonomy.registry import register
 
 
-def _nce_side(emb: Tensor, contrast: Tensor, num_samples: int, temperature: float, log_z: float | Tensor) -> Tensor:
+def _nce_side(
+    emb: Tensor, contrast: Tensor, num_samples: int, temperature: float, log_z: float | Tensor
+) -> Tensor:
     """``-(1/B) sum_i [log h_i0 + sum_{k>=1} log(1 - h_ik)]`` for one side (see :func:`crd_nce`)."""
     k = contrast.shape[1] - 1
     log_score = torch.bmm(contrast, emb.unsqueeze(2)).squeeze(2) / temperature - log_z
@@ -60,13 +62,20 @@ class CRDParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     feat_dim: int = Field(128, ge=1, description="Dimension of the L2-normalised embedding heads.")
-    num_negatives: int = Field(4096, ge=1, description="Negatives K per positive (capped at num_samples - 1).")
+    num_negatives: int = Field(
+        4096, ge=1, description="Negatives K per positive (capped at num_samples - 1)."
+    )
     temperature: float = Field(0.07, gt=0, description="NCE temperature tau.")
     momentum: float = Field(0.5, ge=0, le=1, description="Momentum of the memory-bank update.")
 
 
 @register(
-    "loss", "crd", params=CRDParams, term="contrastive-representations", needs=("indices",), inputs="embeddings"
+    "loss",
+    "crd",
+    params=CRDParams,
+    term="contrastive-representations",
+    needs=("indices",),
+    inputs="embeddings",
 )
 class CRD(DistillationLoss):
     """Contrastive representation distillation (Tian et al. 2020) with memory banks; needs ``indices``.
@@ -114,7 +123,12 @@ class CRD(DistillationLoss):
         return torch.logsumexp(scores, dim=0) - math.log(scores.numel()) + math.log(self.num_samples)
 
     def forward(
-        self, s: Tensor, t: Tensor | list[Tensor], *, targets: Tensor | None = None, indices: Tensor | None = None
+        self,
+        s: Tensor,
+        t: Tensor | list[Tensor],
+        *,
+        targets: Tensor | None = None,
+        indices: Tensor | None = None,
     ) -> Tensor:
         idx = require(indices, "indices").long().to(self.memory_s.device)
         v_s = F.normalize(self.embed_s(flat(s)), dim=1)
@@ -126,7 +140,9 @@ class CRD(DistillationLoss):
                 self.log_z_s.copy_(self._estimate_log_z(v_s, mem_t))
             if torch.isnan(self.log_z_t):
                 self.log_z_t.copy_(self._estimate_log_z(v_t, mem_s))
-        loss = crd_nce(v_s, v_t, mem_s, mem_t, self.num_samples, self.config.temperature, self.log_z_s, self.log_z_t)
+        loss = crd_nce(
+            v_s, v_t, mem_s, mem_t, self.num_samples, self.config.temperature, self.log_z_s, self.log_z_t
+        )
         if self.training:
             self._update_memory(idx, v_s, v_t)
         return loss

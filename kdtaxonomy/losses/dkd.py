@@ -22,7 +22,9 @@ def _binary_log_probs(z: Tensor, onehot: Tensor) -> Tensor:
     return torch.stack([log_pt, log_pnt], dim=1)
 
 
-def dkd_parts(s_logits: Tensor, t_logits: Tensor, targets: Tensor, temperature: float = 4.0) -> tuple[Tensor, Tensor]:
+def dkd_parts(
+    s_logits: Tensor, t_logits: Tensor, targets: Tensor, temperature: float = 4.0
+) -> tuple[Tensor, Tensor]:
     """``(TCKD, NCKD)`` of Zhao et al. 2022, Sec. 3.1, each ``T^2 * (1/B) sum_i KL(teacher || student)``.
 
     TCKD compares the binary distributions ``b = [p_t, 1 - p_t]`` of ``softmax(z/T)`` (``p_t`` = probability
@@ -86,7 +88,12 @@ class DKD(DistillationLoss):
         return 1.0 if n <= 0 else min(max(epoch, 0.0) / n, 1.0)
 
     def forward(
-        self, s: Tensor, t: Tensor | list[Tensor], *, targets: Tensor | None = None, indices: Tensor | None = None
+        self,
+        s: Tensor,
+        t: Tensor | list[Tensor],
+        *,
+        targets: Tensor | None = None,
+        indices: Tensor | None = None,
     ) -> Tensor:
         c = self.config
         return dkd(s, teacher(t), require(targets, "targets"), c.alpha, c.beta, c.temperature)

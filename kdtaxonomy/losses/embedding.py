@@ -30,7 +30,12 @@ class CosineEmbedding(DistillationLoss):
         self.proj = projection(self.s_shape, self.t_shape) if self.s_shape and self.t_shape else nn.Identity()
 
     def forward(
-        self, s: Tensor, t: Tensor | list[Tensor], *, targets: Tensor | None = None, indices: Tensor | None = None
+        self,
+        s: Tensor,
+        t: Tensor | list[Tensor],
+        *,
+        targets: Tensor | None = None,
+        indices: Tensor | None = None,
     ) -> Tensor:
         s_vec: Tensor = self.proj(flat(s))
         return cosine_embedding(s_vec, teacher(t))

@@ -107,7 +107,12 @@ class FitNets(DistillationLoss):
         return out.reshape(s.shape[0], *self.t_shape)
 
     def forward(
-        self, s: Tensor, t: Tensor | list[Tensor], *, targets: Tensor | None = None, indices: Tensor | None = None
+        self,
+        s: Tensor,
+        t: Tensor | list[Tensor],
+        *,
+        targets: Tensor | None = None,
+        indices: Tensor | None = None,
     ) -> Tensor:
         return fitnets(self.regress(s), teacher(t))
 
@@ -135,7 +140,12 @@ class AssistantFeatureMatching(DistillationLoss):
         self.proj = projection(self.s_shape, self.t_shape) if self.s_shape and self.t_shape else nn.Identity()
 
     def forward(
-        self, s: Tensor, t: Tensor | list[Tensor], *, targets: Tensor | None = None, indices: Tensor | None = None
+        self,
+        s: Tensor,
+        t: Tensor | list[Tensor],
+        *,
+        targets: Tensor | None = None,
+        indices: Tensor | None = None,
     ) -> Tensor:
         s_vec: Tensor = self.proj(flat(s))
         return assistant_feature_matching(s_vec, teacher(t), self.config.lam)

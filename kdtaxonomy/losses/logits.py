@@ -150,7 +150,12 @@ class SoftLabelKD(DistillationLoss):
     config: TemperatureParams
 
     def forward(
-        self, s: Tensor, t: Tensor | list[Tensor], *, targets: Tensor | None = None, indices: Tensor | None = None
+        self,
+        s: Tensor,
+        t: Tensor | list[Tensor],
+        *,
+        targets: Tensor | None = None,
+        indices: Tensor | None = None,
     ) -> Tensor:
         return soft_label_kd(s, teacher(t), self.config.temperature)
 
@@ -160,13 +165,23 @@ class HardLabelKD(DistillationLoss):
     """Hard-label KD: module form of :func:`hard_label_kd`."""
 
     def forward(
-        self, s: Tensor, t: Tensor | list[Tensor], *, targets: Tensor | None = None, indices: Tensor | None = None
+        self,
+        s: Tensor,
+        t: Tensor | list[Tensor],
+        *,
+        targets: Tensor | None = None,
+        indices: Tensor | None = None,
     ) -> Tensor:
         return hard_label_kd(s, teacher(t))
 
 
 @register(
-    "loss", "conditional-kd", params=ConditionalParams, term="soft-labels", needs=("targets",), inputs="logits"
+    "loss",
+    "conditional-kd",
+    params=ConditionalParams,
+    term="soft-labels",
+    needs=("targets",),
+    inputs="logits",
 )
 class ConditionalKD(DistillationLoss):
     """Conditional teacher-student learning (Meng et al. 2019): module form of :func:`conditional_kd`."""
@@ -175,7 +190,12 @@ class ConditionalKD(DistillationLoss):
     config: ConditionalParams
 
     def forward(
-        self, s: Tensor, t: Tensor | list[Tensor], *, targets: Tensor | None = None, indices: Tensor | None = None
+        self,
+        s: Tensor,
+        t: Tensor | list[Tensor],
+        *,
+        targets: Tensor | None = None,
+        indices: Tensor | None = None,
     ) -> Tensor:
         return conditional_kd(s, teacher(t), require(targets, "targets"), self.config.temperature)
 
@@ -190,7 +210,12 @@ class WeightedKD(DistillationLoss):
     config: TemperatureParams
 
     def forward(
-        self, s: Tensor, t: Tensor | list[Tensor], *, targets: Tensor | None = None, indices: Tensor | None = None
+        self,
+        s: Tensor,
+        t: Tensor | list[Tensor],
+        *,
+        targets: Tensor | None = None,
+        indices: Tensor | None = None,
     ) -> Tensor:
         return weighted_kd(s, teacher(t), require(targets, "targets"), self.config.temperature)
 
@@ -206,7 +231,12 @@ class MultiTeacherKD(DistillationLoss):
     config: MultiTeacherParams
 
     def forward(
-        self, s: Tensor, t: Tensor | list[Tensor], *, targets: Tensor | None = None, indices: Tensor | None = None
+        self,
+        s: Tensor,
+        t: Tensor | list[Tensor],
+        *,
+        targets: Tensor | None = None,
+        indices: Tensor | None = None,
     ) -> Tensor:
         ts: Tensor | list[Tensor] = t.detach() if isinstance(t, Tensor) else [x.detach() for x in t]
         return multi_teacher_kd(s, ts, self.config.temperature, self.config.weights)
@@ -220,6 +250,11 @@ class DeepMutualLearning(DistillationLoss):
     config: DMLParams
 
     def forward(
-        self, s: Tensor, t: Tensor | list[Tensor], *, targets: Tensor | None = None, indices: Tensor | None = None
+        self,
+        s: Tensor,
+        t: Tensor | list[Tensor],
+        *,
+        targets: Tensor | None = None,
+        indices: Tensor | None = None,
     ) -> Tensor:
         return dml(s, teacher(t), self.config.temperature)

@@ -32,6 +32,11 @@ class NeuronSelectivityTransfer(DistillationLoss):
     """Neuron selectivity transfer (Huang & Wang 2017): module form of :func:`nst`."""
 
     def forward(
-        self, s: Tensor, t: Tensor | list[Tensor], *, targets: Tensor | None = None, indices: Tensor | None = None
+        self,
+        s: Tensor,
+        t: Tensor | list[Tensor],
+        *,
+        targets: Tensor | None = None,
+        indices: Tensor | None = None,
     ) -> Tensor:
         return nst(s, teacher(t))

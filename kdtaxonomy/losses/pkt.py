@@ -49,6 +49,11 @@ class PKT(DistillationLoss):
     config: PKTParams
 
     def forward(
-        self, s: Tensor, t: Tensor | list[Tensor], *, targets: Tensor | None = None, indices: Tensor | None = None
+        self,
+        s: Tensor,
+        t: Tensor | list[Tensor],
+        *,
+        targets: Tensor | None = None,
+        indices: Tensor | None = None,
     ) -> Tensor:
         return pkt(s, teacher(t), self.config.eps)

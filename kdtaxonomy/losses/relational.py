@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
-from kdtaxonomy.losses.base import DistillationLoss, TINY, flat, safe_sqrt, teacher
+from kdtaxonomy.losses.base import TINY, DistillationLoss, flat, safe_sqrt, teacher
 from kdtaxonomy.registry import NoParams, register
 
 ANGLE_CHUNK_ELEMENTS = 1 << 22
@@ -128,7 +128,12 @@ class RKDDistance(DistillationLoss):
     """Distance-wise RKD (Park et al. 2019): module form of :func:`rkd_distance`."""
 
     def forward(
-        self, s: Tensor, t: Tensor | list[Tensor], *, targets: Tensor | None = None, indices: Tensor | None = None
+        self,
+        s: Tensor,
+        t: Tensor | list[Tensor],
+        *,
+        targets: Tensor | None = None,
+        indices: Tensor | None = None,
     ) -> Tensor:
         return rkd_distance(s, teacher(t))
 
@@ -141,7 +146,12 @@ class RKDAngle(DistillationLoss):
     config: RKDAngleParams
 
     def forward(
-        self, s: Tensor, t: Tensor | list[Tensor], *, targets: Tensor | None = None, indices: Tensor | None = None
+        self,
+        s: Tensor,
+        t: Tensor | list[Tensor],
+        *,
+        targets: Tensor | None = None,
+        indices: Tensor | None = None,
     ) -> Tensor:
         return rkd_angle(s, teacher(t), self.config.chunk_size)
 
@@ -151,6 +161,11 @@ class RKDArea(DistillationLoss):
     """Area-wise RKD (seed 002): module form of :func:`rkd_area`."""
 
     def forward(
-        self, s: Tensor, t: Tensor | list[Tensor], *, targets: Tensor | None = None, indices: Tensor | None = None
+        self,
+        s: Tensor,
+        t: Tensor | list[Tensor],
+        *,
+        targets: Tensor | None = None,
+        indices: Tensor | None = None,
     ) -> Tensor:
         return rkd_area(s, teacher(t))

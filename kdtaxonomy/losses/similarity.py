@@ -46,9 +46,7 @@ def correlation_matrix(emb: Tensor, gamma: float = 0.4, order: int | None = 2) -
     return out
 
 
-def correlation_congruence(
-    s_emb: Tensor, t_emb: Tensor, gamma: float = 0.4, order: int | None = 2
-) -> Tensor:
+def correlation_congruence(s_emb: Tensor, t_emb: Tensor, gamma: float = 0.4, order: int | None = 2) -> Tensor:
     """Peng et al. 2019, "Correlation Congruence for Knowledge Distillation" (ICCV), correlation congruence
     term ``L_CC = ||C_t - C_s||_F^2 / B^2`` with the correlation matrices of :func:`correlation_matrix`
     (paper: Gaussian RBF kernel, Taylor order P = 2, gamma = 0.4). The instance-level KD term of CCKD is
@@ -65,9 +63,13 @@ class CorrelationParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    gamma: float = Field(0.4, gt=0, description="RBF kernel width gamma in exp(-gamma ||x-y||^2) (paper: 0.4).")
+    gamma: float = Field(
+        0.4, gt=0, description="RBF kernel width gamma in exp(-gamma ||x-y||^2) (paper: 0.4)."
+    )
     order: int | None = Field(
-        2, ge=0, description="Taylor expansion order P of the kernel (paper: 2); None = exact Gaussian kernel."
+        2,
+        ge=0,
+        description="Taylor expansion order P of the kernel (paper: 2); None = exact Gaussian kernel.",
     )
 
 
@@ -78,13 +80,23 @@ class SimilarityPreserving(DistillationLoss):
     """Similarity-preserving KD (Tung & Mori 2019): module form of :func:`similarity_preserving`."""
 
     def forward(
-        self, s: Tensor, t: Tensor | list[Tensor], *, targets: Tensor | None = None, indices: Tensor | None = None
+        self,
+        s: Tensor,
+        t: Tensor | list[Tensor],
+        *,
+        targets: Tensor | None = None,
+        indices: Tensor | None = None,
     ) -> Tensor:
         return similarity_preserving(s, teacher(t))
 
 
 @register(
-    "loss", "correlation-congruence", params=CorrelationParams, term="relations", needs=(), inputs="embeddings"
+    "loss",
+    "correlation-congruence",
+    params=CorrelationParams,
+    term="relations",
+    needs=(),
+    inputs="embeddings",
 )
 class CorrelationCongruence(DistillationLoss):
     """Correlation congruence (Peng et al. 2019): module form of :func:`correlation_congruence`."""
@@ -93,6 +105,11 @@ class CorrelationCongruence(DistillationLoss):
     config: CorrelationParams
 
     def forward(
-        self, s: Tensor, t: Tensor | list[Tensor], *, targets: Tensor | None = None, indices: Tensor | None = None
+        self,
+        s: Tensor,
+        t: Tensor | list[Tensor],
+        *,
+        targets: Tensor | None = None,
+        indices: Tensor | None = None,
     ) -> Tensor:
         return correlation_congruence(s, teacher(t), self.config.gamma, self.config.order)

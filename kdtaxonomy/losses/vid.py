@@ -58,7 +58,9 @@ def _mlp(c_in: int, hidden: int, c_out: int, dims: int) -> nn.Sequential:
     def layer(a: int, b: int) -> nn.Module:
         return nn.Linear(a, b) if dims == 0 else conv1x1(a, b, dims)
 
-    return nn.Sequential(layer(c_in, hidden), nn.ReLU(), layer(hidden, hidden), nn.ReLU(), layer(hidden, c_out))
+    return nn.Sequential(
+        layer(c_in, hidden), nn.ReLU(), layer(hidden, hidden), nn.ReLU(), layer(hidden, c_out)
+    )
 
 
 @register("loss", "vid", params=VIDParams, term="mutual-information", needs=(), inputs="features")
@@ -98,7 +100,12 @@ class VID(DistillationLoss):
         return out
 
     def forward(
-        self, s: Tensor, t: Tensor | list[Tensor], *, targets: Tensor | None = None, indices: Tensor | None = None
+        self,
+        s: Tensor,
+        t: Tensor | list[Tensor],
+        *,
+        targets: Tensor | None = None,
+        indices: Tensor | None = None,
     ) -> Tensor:
         t = teacher(t)
         if not self.maps:
