@@ -236,6 +236,8 @@ class Implementation(Node):
     """Transfer method combining teachers and knowledge terms."""
     student: ComponentSpec | None = None
     """Student construction component."""
+    student_model: ComponentSpec | None = None
+    """Student architecture: a model key with its parameters (e.g. ``{component: cnn1d, params: {size: small}}``)."""
     training: dict[str, ParamValue] = Field(default_factory=dict)
     """Training hyper-parameters overriding the defaults (epochs, lr, ce_weight, ...)."""
     notes: Text | None = None

@@ -25,7 +25,8 @@ SHAPES = [(1, 3), (5, 4), (8, 10)]
 
 def softmax(z: np.ndarray) -> np.ndarray:
     e = np.exp(z - z.max())
-    return e / e.sum()
+    out: np.ndarray = e / e.sum()
+    return out
 
 
 def kl(p: np.ndarray, q: np.ndarray) -> float:
@@ -101,7 +102,7 @@ def test_multi_teacher_kd(b: int, k: int, weights: list[float] | None) -> None:
     w = weights or [1 / 3] * 3
     ref = 0.0
     for i in range(b):
-        mix = sum(w[m] * softmax(ts[m][i].numpy() / temp) for m in range(3))
+        mix = np.sum([w[m] * softmax(ts[m][i].numpy() / temp) for m in range(3)], axis=0)
         ref += kl(mix, softmax(s[i].numpy() / temp))
     close(multi_teacher_kd(s, ts, temp, weights), temp**2 * ref / b)
     close(multi_teacher_kd(s, torch.stack(ts), temp, weights), temp**2 * ref / b)
@@ -122,10 +123,12 @@ def test_dml(temp: float) -> None:
     s, t, _ = data(6, 5, 8)
     s.requires_grad_(True)
     t.requires_grad_(True)
-    ref = sum(kl(softmax(t[i].detach().numpy() / temp), softmax(s[i].detach().numpy() / temp)) for i in range(6))
+    ref = sum(
+        kl(softmax(t[i].detach().numpy() / temp), softmax(s[i].detach().numpy() / temp)) for i in range(6)
+    )
     value = dml(s, t, temp)
     close(value, temp**2 * ref / 6)
-    value.backward()
+    torch.autograd.backward(value)
     assert s.grad is not None and t.grad is None
 
 
@@ -161,5 +164,8 @@ def test_dkd_identity_with_classical_kd() -> None:
     for i in range(7):
         si, ti, yi = s[i : i + 1], t[i : i + 1], y[i : i + 1]
         p_target = torch.softmax(ti / temp, dim=1)[0, yi].item()
-        close(dkd(si, ti, yi, alpha=1.0, beta=1.0 - p_target, temperature=temp), soft_label_kd(si, ti, temp).item())
+        close(
+            dkd(si, ti, yi, alpha=1.0, beta=1.0 - p_target, temperature=temp),
+            soft_label_kd(si, ti, temp).item(),
+        )
     assert dkd(s, s.clone(), y).item() == pytest.approx(0.0, abs=1e-13)

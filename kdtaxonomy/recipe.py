@@ -1,0 +1,259 @@
+"""Recipes: the runnable form of a catalog configuration (torch-free).
+
+A recipe names one registry component per stage of the survey's model, with parameters:
+dataset -> data preparation -> teacher setup -> knowledge terms at locations -> transfer method -> student
+architecture and construction. Most of it follows from the configuration's stage terms (the tables below);
+the configuration's ``implementation`` section overrides any part. Recipes are validated against the
+torch-free component specs (:mod:`kdtaxonomy.specs`), so a bad component or parameter is reported when the
+catalog loads, long before training.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from kdtaxonomy.schema import ComponentSpec, Configuration, Implementation, KnowledgeSpec
+from kdtaxonomy.specs import SpecError, get_spec
+
+KNOWLEDGE_DEFAULTS: dict[str, list[tuple[str, str, float]]] = {
+    "soft-labels": [("soft-label-kd", "output", 1.0)],
+    "hard-labels": [("hard-label-kd", "output", 1.0)],
+    "mutual-information": [("vid", "block2", 1.0)],
+    "deep-features": [("fitnets", "block2", 1.0)],
+    "similarity-matrix": [("similarity-preserving", "block2", 1.0)],
+    "relations": [("rkd-distance", "embedding", 1.0), ("rkd-angle", "embedding", 2.0)],
+    "embeddings": [("cosine-embedding", "embedding", 1.0)],
+    "distributions": [("mmd", "embedding", 1.0)],
+    "attention-maps": [("attention-transfer", "block2", 1.0)],
+    "contrastive-representations": [("crd", "embedding", 0.8)],
+    "tag-vectors": [],
+}
+"""Default loss, location and weight for each knowledge term (weights follow the ratio used in the papers
+where they give one, e.g. RKD's angle term twice the distance term)."""
+
+TRANSFER_PRIORITY: tuple[str, ...] = (
+    "mutual",
+    "fusion",
+    "dense-guidance",
+    "conditional",
+    "weighted",
+    "aggregated",
+    "sequential",
+    "intermediate-layer",
+    "multi-level",
+    "permuted",
+)
+"""Which transfer term decides the transfer component when a configuration lists several."""
+
+TEACHER_PRIORITY: tuple[tuple[str, str], ...] = (
+    ("peers", "peers"),
+    ("auxiliary-model", "auxiliary"),
+    ("assistant-chain", "assistant-chain"),
+    ("generations", "generations"),
+    ("specialists", "specialists"),
+    ("ensemble", "ensemble"),
+)
+
+STUDENT_PRIORITY: tuple[tuple[str, str], ...] = (
+    ("trained-on-features", "svm-head"),
+    ("quantized", "quantized"),
+    ("low-precision", "low-precision"),
+    ("pruned", "pruned"),
+    ("teacher-initialized", "teacher-init"),
+)
+
+PREP_DEFAULTS: dict[str, str] = {
+    "different-resolutions": "downsample-upsample",
+    "augmentation": "augment",
+    "decreased-training-data": "decrease-data",
+    "eliminated-parts": "truncate",
+    "data-impressions": "data-impressions",
+}
+"""Data-modification terms with a runnable transform (views/modalities select the two-view dataset)."""
+
+VIEW_TERMS = {"different-views", "different-modalities", "motion-vectors-residuals"}
+SIZES = ("tiny", "small", "medium", "large")
+
+
+class TrainingSpec(BaseModel):
+    """Training hyper-parameters of a recipe (defaults sized for MNIST-1D on 2 CPU cores)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    epochs: int = Field(default=12, ge=1)
+    """Epochs of the student (and of the student-alone baseline)."""
+    teacher_epochs: int = Field(default=15, ge=1)
+    """Epochs of each teacher/assistant."""
+    batch_size: int = Field(default=128, ge=2)
+    """Mini-batch size."""
+    lr: float = Field(default=3e-3, gt=0)
+    """Learning rate."""
+    weight_decay: float = Field(default=0.0, ge=0)
+    """Weight decay."""
+    optimizer: Literal["adam", "sgd"] = "adam"
+    """Optimizer (Adam; or SGD with momentum 0.9)."""
+    ce_weight: float = Field(default=1.0, ge=0)
+    """Weight of the cross-entropy with the ground truth (the survey's phi in Eq. 1)."""
+    max_steps: int | None = Field(default=None, ge=1)
+    """Stop each training after this many optimizer steps (for smoke tests)."""
+
+
+class Recipe(BaseModel):
+    """A fully resolved, runnable configuration."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    entry: str | None = None
+    configuration: str | None = None
+    dataset: ComponentSpec = ComponentSpec(component="mnist1d")
+    data_preparation: list[ComponentSpec] = Field(default_factory=list)
+    teacher: ComponentSpec = ComponentSpec(component="single")
+    knowledge: list[KnowledgeSpec] = Field(default_factory=list)
+    transfer: ComponentSpec = ComponentSpec(component="permuted")
+    student_model: ComponentSpec = ComponentSpec(component="cnn1d", params={"size": "small"})
+    student: ComponentSpec = ComponentSpec(component="from-scratch")
+    training: TrainingSpec = TrainingSpec()
+
+    def digest(self, *parts: str) -> str:
+        """Stable hash of (parts of) the recipe, for caches and provenance."""
+        data = self.model_dump(mode="json", exclude={"entry", "configuration"})
+        picked = {k: data[k] for k in parts} if parts else data
+        return hashlib.sha256(json.dumps(picked, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class RecipeError(ValueError):
+    """A recipe that cannot be built; the message names the field and the reason."""
+
+
+def _first(terms: list[str], table: tuple[tuple[str, str], ...], default: str) -> str:
+    for term, key in table:
+        if term in terms:
+            return key
+    return default
+
+
+def derive(config: Configuration) -> dict[str, Any]:
+    """The recipe a configuration's stage terms imply (before explicit overrides)."""
+    dist, teacher, student = config.distillation, config.teacher, config.student
+    teacher_size = "medium" if "simple" in teacher.architecture and "complex" not in teacher.architecture else "large"
+    teacher_key = _first(teacher.setup, TEACHER_PRIORITY, "single")
+    if teacher_key == "ensemble" and set(config.data_preparation.modification) & VIEW_TERMS:
+        teacher_key = "multi-view"
+    if teacher_key == "single" and "multi-teacher" in teacher.setup:
+        views = bool(set(config.data_preparation.modification) & VIEW_TERMS)
+        teacher_key = "multi-view" if views else "ensemble"
+    if teacher_key == "single" and "low-precision" in teacher.construction:
+        teacher_key = "low-precision"
+    teacher_params: dict[str, Any] = {"model": "cnn1d", "size": teacher_size}
+    transfer_key = next((t for t in TRANSFER_PRIORITY if t in dist.transfer), "permuted")
+    if teacher_key == "auxiliary":
+        transfer_key = "fusion"
+    if teacher_key == "peers":
+        transfer_key = "mutual"
+        teacher_params["size"] = "small"
+    knowledge: list[dict[str, Any]] = []
+    for term in dist.knowledge:
+        for loss, location, weight in KNOWLEDGE_DEFAULTS.get(term, []):
+            knowledge.append({"component": loss, "location": location, "weight": weight})
+    if transfer_key == "mutual":
+        knowledge = [{"component": "dml", "location": "output", "weight": 1.0}]
+    elif transfer_key == "fusion":
+        knowledge = []
+    elif transfer_key in {"conditional", "weighted"}:
+        swap = {"conditional": "conditional-kd", "weighted": "weighted-kd"}[transfer_key]
+        knowledge = [dict(k, component=swap) if k["component"] == "soft-label-kd" else k for k in knowledge]
+    elif transfer_key == "aggregated":
+        knowledge = [dict(k, component="multi-teacher-kd") if k["component"] == "soft-label-kd" else k for k in knowledge]
+    arch = student.architecture
+    s_model, s_size = "cnn1d", "small"
+    if "teacher-like" in arch and "simplified-teacher" not in arch:
+        s_size = teacher_params["size"]
+    elif "different-from-teacher" in arch and "simplified-teacher" not in arch:
+        s_model = "mlp"
+    elif "simple" in arch:
+        s_size = "tiny"
+    if teacher_key in {"generations"}:
+        s_size = teacher_params["size"]
+    prep = [{"component": PREP_DEFAULTS[t]} for t in config.data_preparation.modification if t in PREP_DEFAULTS]
+    two_view = teacher_key == "multi-view" or bool(set(config.data_preparation.modification) & VIEW_TERMS)
+    return {
+        "dataset": {"component": "mnist1d-two-view" if two_view else "mnist1d"},
+        "data_preparation": prep,
+        "teacher": {"component": teacher_key, "params": teacher_params},
+        "knowledge": knowledge,
+        "transfer": {"component": transfer_key},
+        "student_model": {"component": s_model, "params": {"size": s_size}},
+        "student": {"component": _first(student.construction, STUDENT_PRIORITY, "from-scratch")},
+    }
+
+
+def merge(derived: dict[str, Any], impl: Implementation | None) -> dict[str, Any]:
+    """Apply a configuration's explicit ``implementation`` over the derived recipe."""
+    if impl is None:
+        return derived
+    out = dict(derived)
+    given = impl.model_dump(exclude_unset=True, exclude={"notes"})
+    for field in ("data_preparation", "knowledge"):
+        if field in given:
+            out[field] = given[field]
+    for field in ("teacher", "transfer", "student", "student_model"):
+        if field in given and given[field] is not None:
+            base = out.get(field, {})
+            same = base.get("component") == given[field]["component"]
+            params = {**(base.get("params", {}) if same else {}), **given[field].get("params", {})}
+            out[field] = {"component": given[field]["component"], "params": params}
+    if impl.dataset:
+        out["dataset"] = {"component": impl.dataset}
+    if impl.training:
+        out["training"] = dict(impl.training)
+    return out
+
+
+def _check_component(kind: str, spec: ComponentSpec, where: str) -> None:
+    try:
+        model = get_spec(kind, spec.component)
+    except SpecError as exc:
+        raise RecipeError(f"{where}.component: {exc}") from None
+    try:
+        model.model_validate(spec.params)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        raise RecipeError(f"{where}.params{'.' + loc if loc else ''}: {first['msg']}") from None
+
+
+def validate_recipe(recipe: Recipe) -> None:
+    """Check every component and its parameters against the specs; raise :class:`RecipeError`."""
+    _check_component("dataset", recipe.dataset, "dataset")
+    for i, prep in enumerate(recipe.data_preparation):
+        _check_component("prep", prep, f"data_preparation.{i}")
+    _check_component("teacher", recipe.teacher, "teacher")
+    for i, term in enumerate(recipe.knowledge):
+        _check_component("loss", term, f"knowledge.{i}")
+    _check_component("transfer", recipe.transfer, "transfer")
+    _check_component("model", recipe.student_model, "student_model")
+    _check_component("student", recipe.student, "student")
+    teacher_model = recipe.teacher.params.get("model", "cnn1d")
+    try:
+        get_spec("model", str(teacher_model))
+    except SpecError as exc:
+        raise RecipeError(f"teacher.params.model: {exc}") from None
+
+
+def resolve(config: Configuration, entry_id: str | None = None, **overrides: Any) -> Recipe:
+    """The validated recipe of a configuration (terms -> defaults, then ``implementation``, then overrides)."""
+    data = merge(derive(config), config.implementation)
+    for key, value in overrides.items():
+        if value is not None:
+            data[key] = value
+    try:
+        recipe = Recipe.model_validate({**data, "entry": entry_id, "configuration": config.name})
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        raise RecipeError(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
+    validate_recipe(recipe)
+    return recipe
