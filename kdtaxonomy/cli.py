@@ -384,6 +384,94 @@ def table_summary(
         emit("\n".join(parts) if parts else "(no survey rows match)\n", output)
 
 
+class TrainFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+@app.command("train")
+def train_command(
+    ctx: typer.Context,
+    entry_id: Annotated[str, typer.Argument(metavar="ID", help="Catalog id, e.g. ahn2019-vid.")],
+    config: Annotated[str | None, typer.Option("--config", help="Configuration name (default: the first).")] = None,
+    dataset: Annotated[str | None, typer.Option("--dataset", help="Dataset key (default: the recipe's, mnist1d).")] = None,
+    data_root: Annotated[Path | None, typer.Option("--data-root", help="Folder of a dataset you bring.")] = None,
+    epochs: Annotated[int | None, typer.Option("--epochs", min=1, help="Epochs of the student and baseline.")] = None,
+    teacher_epochs: Annotated[int | None, typer.Option("--teacher-epochs", min=1, help="Epochs of each teacher.")] = None,
+    max_steps: Annotated[int | None, typer.Option("--max-steps", min=1, help="Cap optimizer steps per model.")] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", min=2, help="Mini-batch size.")] = None,
+    device: Annotated[Device, typer.Option("--device", help="auto, cpu or cuda.")] = Device.auto,
+    amp: Annotated[bool, typer.Option("--amp/--no-amp", help="Mixed precision on CUDA.")] = True,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    out: Annotated[Path | None, typer.Option("--out", help="Folder for checkpoints and results.json.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the checkpoints in --out.")] = False,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not reuse cached teachers/baselines.")] = False,
+    nproc: Annotated[int, typer.Option("--nproc", min=1, help="Processes for data-parallel training (torchrun).")] = 1,
+    fmt: Annotated[TrainFormat, typer.Option("--format", help="Output format.")] = TrainFormat.table,
+) -> None:
+    """Train a catalogued method end to end: teacher(s), student alone, distilled student."""
+    from kdtaxonomy.commands.train import run_train
+
+    if resume and out is None:
+        fail("--resume needs --out (the folder holding the checkpoints)")
+    catalog = get_catalog(ctx)
+    state: State = ctx.ensure_object(State)
+    code = run_train(
+        catalog, entry_id, config=config, dataset=dataset, data_root=data_root, epochs=epochs,
+        teacher_epochs=teacher_epochs, max_steps=max_steps, batch_size=batch_size, device=device.value, amp=amp,
+        seed=seed, out=out, resume=resume, cache=not no_cache, nproc=nproc, fmt=fmt.value,
+        catalog_path=state.catalog_path,
+    )
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command("registry")
+def registry_command(
+    kind: Annotated[str | None, typer.Argument(help="Component kind: loss, model, dataset, prep, teacher, transfer, student.")] = None,
+    fmt: Annotated[ListFormat, typer.Option("--format", help="Output format.")] = ListFormat.table,
+) -> None:
+    """List the registered components (and their vocabulary terms and parameters)."""
+    from kdtaxonomy.registry import RegistryError, load_components
+    from kdtaxonomy.render import rows
+
+    registry = load_components()
+    try:
+        components = registry.list(kind)
+    except RegistryError as exc:
+        fail(f"{exc} Kinds: {', '.join(registry.kinds())}")
+    data = [
+        {
+            "kind": c.kind,
+            "key": c.key,
+            "term": c.term or "",
+            "params": ", ".join(f"{n}={f.default!r}" for n, f in c.params.model_fields.items()),
+            "summary": c.summary,
+        }
+        for c in components
+    ]
+    keys = ["kind", "key", "term", "params", "summary"]
+    if fmt is ListFormat.table:
+        from rich.table import Table
+
+        table = Table(title=f"{len(data)} registered component(s)")
+        for key in keys:
+            table.add_column(key, overflow="fold")
+        for row in data:
+            table.add_row(*(row[k] for k in keys))
+        console().print(table)
+    elif fmt is ListFormat.json:
+        emit(rows.to_json(data))
+    else:
+        emit(rows.to_csv(data, keys) if fmt is ListFormat.csv else rows.to_markdown(data, keys))
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -20,7 +20,8 @@ def attention_map(feat: Tensor, p: float = 2.0) -> Tensor:
 
 
 def attention_transfer(s_feat: Tensor, t_feat: Tensor, p: float = 2.0) -> Tensor:
-    """Attention transfer loss, Eq. (2) (with the squared distance used by the authors' code).
+    """Attention transfer loss, Sec. 3.1 (the paper's distance of normalised maps, squared and averaged as
+    in the authors' code).
 
     ``(1/(B*HW)) sum_i sum_x (Q_s,i(x) - Q_t,i(x))^2`` with ``Q`` from :func:`attention_map`; when the
     spatial sizes differ the larger feature map is adaptive-average-pooled to the smaller size first.

@@ -24,7 +24,7 @@ from kdtaxonomy.registry import NoParams
 Shape = tuple[int, ...]
 
 TINY = 1e-30
-"""Clamp floor under square roots so that their gradient stays finite (the value is masked to 0 there)."""
+"""Floor of normalising means (guards the division when all relations of a batch are 0)."""
 
 
 class DistillationLoss(nn.Module):
@@ -121,7 +121,8 @@ def match_spatial(s: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
 def safe_sqrt(x: Tensor) -> Tensor:
     """``sqrt(max(x, 0))`` whose gradient is 0 (not inf/nan) where ``x <= 0``."""
     positive = x > 0
-    return torch.where(positive, x.clamp_min(TINY).sqrt(), torch.zeros_like(x))
+    root = torch.where(positive, x, torch.ones_like(x)).sqrt()  # no sqrt(0) anywhere: finite backward
+    return torch.where(positive, root, torch.zeros_like(x))
 
 
 def kl_rows(log_p: Tensor, log_q: Tensor) -> Tensor:

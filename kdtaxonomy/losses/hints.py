@@ -36,11 +36,13 @@ def assistant_feature_matching(s_feat: Tensor, a_feat: Tensor, lam: float = 0.4)
     """Feature term of Eq. (5) of seed 004 (Ghosh Dastidar et al., teacher -> Conv-LSTM assistant ->
     CNN student): ``lam * L2(P_Sf, P_Af)``.
 
-    ``L2`` is the KL divergence of Eq. (2) with the reference (assistant) distribution first, as in the
-    logit term ``L2(P_S^tau, P_A^tau)``: ``L2(P_Sf, P_Af) = (1/B) sum_i KL(P_Af,i || P_Sf,i)``. The paper
-    applies the KL to "feature vectors" without saying how they become distributions; following its
-    notation ``P = softmax(psi)`` (Eq. 3 with tau = 1), ``P_Xf = softmax`` of the flattened feature
-    vector. Both features must have the same number of elements per sample.
+    ``L2`` is the KL divergence of Eq. (2); its second argument is the reference distribution
+    (``L2(x, y) = KL(y || x)``, PyTorch's ``KLDivLoss(input, target)`` order, as in the logit term
+    ``L2(P_S^tau, P_A^tau)`` that distils the assistant into the student), so
+    ``L2(P_Sf, P_Af) = (1/B) sum_i KL(P_Af,i || P_Sf,i)``. As written, this term has no temperature and
+    no ``tau^2``. The paper applies the KL to "feature vectors" without saying how they become
+    distributions; following its notation ``P = softmax(psi)`` (Eq. 3 with tau = 1), ``P_Xf`` is the
+    softmax of the flattened feature vector. Both features need the same number of elements per sample.
     """
     log_s = F.log_softmax(flat(s_feat), dim=1)
     log_a = F.log_softmax(flat(a_feat), dim=1)
@@ -67,6 +69,8 @@ def assistant_distillation_loss(
     ce = F.cross_entropy(s_logits, targets)
     kd = kl_rows(F.log_softmax(a_logits / tau, dim=1), F.log_softmax(s_logits / tau, dim=1)).mean()
     loss = (1 - alpha) * ce + alpha * tau * tau * kd
+    if (s_feat is None) != (a_feat is None):
+        raise ValueError("pass both s_feat and a_feat (Eq. 5) or neither (Eq. 4)")
     if s_feat is not None and a_feat is not None:
         loss = loss + assistant_feature_matching(s_feat, a_feat, lam)
     return loss

@@ -99,10 +99,10 @@ def multi_teacher_kd(
 
 
 def dml(s_logits: Tensor, peer_logits: Tensor, temperature: float = 1.0) -> Tensor:
-    """Zhang et al. 2018, "Deep Mutual Learning", Eq. (2)-(3): the mimicry term ``D_KL(p_peer || p_s)``.
+    """Zhang et al. 2018, "Deep Mutual Learning" (CVPR), Sec. 3.1: the mimicry term ``D_KL(p_peer || p_s)``.
 
     ``T^2 * (1/B) sum_i KL(softmax(peer_i/T) || softmax(s_i/T))`` with the peer detached (a constant
-    for this network's update); the supervised cross-entropy of DML's Eq. (4) is added by the pipeline.
+    for this network's update); the supervised cross-entropy of DML's total loss is added by the pipeline.
     """
     return soft_label_kd(s_logits, peer_logits.detach(), temperature)
 

@@ -11,7 +11,7 @@ from kdtaxonomy.registry import NoParams, register
 
 
 def nst(s_feat: Tensor, t_feat: Tensor) -> Tensor:
-    """Squared MMD with the polynomial kernel ``k(x, y) = (x . y)^2`` between channels, Eq. (5)-(7).
+    """Squared MMD with the polynomial kernel ``k(x, y) = (x . y)^2`` (d = 2, c = 0) between channels, Sec. 3.
 
     Each channel's flattened map is L2-normalised (``F.normalize``, eps 1e-12); per sample ``i`` the
     channels are the samples of the two distributions. Value: ``mean k(t, t) + mean k(s, s) -

@@ -52,7 +52,7 @@ def pairwise_areas(emb: Tensor) -> Tensor:
 
 
 def rkd_distance(s: Tensor, t: Tensor) -> Tensor:
-    """Distance-wise RKD, Park et al. 2019, Eq. (4)-(5).
+    """Distance-wise RKD, Park et al. 2019, "Relational Knowledge Distillation", Sec. 3.2 (``L_RKD-D``).
 
     ``psi_D(e_i, e_j) = ||e_i - e_j|| / mu`` with ``mu`` the mean distance over pairs ``i != j`` (per
     side); smooth-L1 (beta 1) averaged over all ``B*B`` entries (diagonal entries are 0 on both sides).
@@ -74,7 +74,7 @@ def _angle_chunk(s: Tensor, t: Tensor, rows: Tensor) -> Tensor:
 
 
 def rkd_angle(s: Tensor, t: Tensor, chunk_size: int | None = None) -> Tensor:
-    """Angle-wise RKD, Park et al. 2019, Eq. (6)-(7).
+    """Angle-wise RKD, Park et al. 2019, Sec. 3.2 (``L_RKD-A``).
 
     For every ordered triple ``(i, j, k)`` in ``B^3`` the cosine between ``e_j - e_i`` and ``e_k - e_i``
     (differences normalised with ``F.normalize``, eps 1e-12, so a zero difference gives cosine 0);

@@ -14,7 +14,7 @@ from kdtaxonomy.registry import NoParams, register
 
 
 def similarity_preserving(s_feat: Tensor, t_feat: Tensor) -> Tensor:
-    """Tung & Mori 2019, "Similarity-Preserving Knowledge Distillation", Eq. (1)-(4).
+    """Tung & Mori 2019, "Similarity-Preserving Knowledge Distillation" (ICCV), Sec. 3 (``L_SP``).
 
     ``G = F F^T`` with ``F`` the features reshaped to ``(B, -1)``, each row of ``G`` L2-normalised
     (``F.normalize``, eps 1e-12); value ``||G_t - G_s||_F^2 / B^2``. Feature sizes may differ.

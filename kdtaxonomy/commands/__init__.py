@@ -1,0 +1,1 @@
+"""Bodies of the heavier CLI commands (imported only when the command runs)."""

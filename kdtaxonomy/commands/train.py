@@ -1,0 +1,164 @@
+"""``kdtax train``: resolve the recipe, run it (one process or data-parallel), report accuracies."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from kdtaxonomy.catalog import Catalog
+
+
+def _git_commit() -> str:
+    root = Path(__file__).resolve().parents[2]
+    try:
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() if out.returncode == 0 else "unknown"
+
+
+def _error(message: str) -> int:
+    sys.stderr.write(f"error: {message}\n")
+    return 1
+
+
+def _spawn(nproc: int) -> int:
+    """Re-run this command under torchrun with ``nproc`` processes (gloo on CPU, NCCL on GPU)."""
+    args = [a for a in sys.argv[1:]]
+    cleaned: list[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+            continue
+        if arg == "--nproc":
+            skip = True
+            continue
+        if arg.startswith("--nproc="):
+            continue
+        cleaned.append(arg)
+    if cleaned and cleaned[0] == "train":
+        cleaned = cleaned[1:]
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+               "-m", "kdtaxonomy.train", *cleaned]
+    return subprocess.call(command)
+
+
+def run_train(
+    catalog: Catalog,
+    entry_id: str,
+    *,
+    config: str | None,
+    dataset: str | None,
+    data_root: Path | None,
+    epochs: int | None,
+    teacher_epochs: int | None,
+    max_steps: int | None,
+    batch_size: int | None,
+    device: str,
+    amp: bool,
+    seed: int,
+    out: Path | None,
+    resume: bool,
+    cache: bool,
+    nproc: int,
+    fmt: str,
+    catalog_path: Path | None = None,
+) -> int:
+    """Run ``kdtax train``; returns the exit code."""
+    from kdtaxonomy.recipe import RecipeError, resolve
+    from kdtaxonomy.schema import ComponentSpec
+
+    try:
+        entry = catalog.get(entry_id)
+        configuration = entry.configuration(config)
+    except KeyError as exc:
+        return _error(str(exc.args[0]))
+    try:
+        overrides: dict[str, Any] = {}
+        if dataset:
+            overrides["dataset"] = ComponentSpec(component=dataset)
+        recipe = resolve(configuration, entry.id, **overrides)
+    except RecipeError as exc:
+        return _error(f"{entry.id}#{configuration.name}: recipe: {exc}")
+    if nproc > 1 and "RANK" not in os.environ:
+        return _spawn(nproc)
+
+    import torch
+
+    from kdtaxonomy.runner import RunOptions, run_recipe
+    from kdtaxonomy.train import TrainingError, init_distributed, rank, world_size
+
+    try:
+        target = init_distributed(device)
+    except TrainingError as exc:
+        return _error(str(exc))
+    progress = None
+    if rank() == 0 and fmt == "table":
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                            console=Console(stderr=True), transient=False)
+    options = RunOptions(
+        seed=seed, device=target, amp=amp and target.type == "cuda", epochs=epochs, teacher_epochs=teacher_epochs,
+        batch_size=batch_size, max_steps=max_steps, out=out, resume=resume, cache=cache, progress=progress,
+        dataset_params={"root": str(data_root)} if data_root else {},
+    )
+    try:
+        if progress is not None:
+            with progress:
+                result = run_recipe(recipe, options)
+        else:
+            result = run_recipe(recipe, options)
+    except (TrainingError, ValueError, KeyError, RuntimeError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        return _error(f"{entry.id}#{configuration.name}: {message}")
+    if rank() != 0:
+        return 0
+    result = {
+        "id": entry.id,
+        "configuration": configuration.name,
+        **result,
+        "provenance": {
+            "recipe": recipe.model_dump(mode="json", exclude={"entry", "configuration"}),
+            "recipe_hash": recipe.digest(),
+            "seed": seed,
+            "device": str(target),
+            "amp": options.amp,
+            "processes": world_size(),
+            "torch": torch.__version__,
+            "git_commit": _git_commit(),
+            "catalog": str(catalog_path or catalog.root),
+        },
+    }
+    if out is not None:
+        from kdtaxonomy.yamlio import atomic_write_text
+
+        atomic_write_text(out / "results.json", json.dumps(result, indent=2, default=str) + "\n")
+    if fmt == "json":
+        sys.stdout.write(json.dumps(result, indent=2, default=str) + "\n")
+    else:
+        _print_table(result)
+    return 0
+
+
+def _print_table(result: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{result['id']}#{result['configuration']} on {result['dataset']['name']}")
+    table.add_column("model")
+    table.add_column("test accuracy (%)", justify="right")
+    labels = {"teacher_accuracy": "teacher", "student_baseline_accuracy": "student alone",
+              "student_accuracy": "distilled student", "ensemble_accuracy": "ensemble of generations"}
+    for key, value in result.items():
+        if key.endswith("_accuracy") and value is not None:
+            table.add_row(labels.get(key, key.removesuffix("_accuracy")), f"{value:.2f}")
+    Console().print(table)
+    extra = ", ".join(f"{k} {v:g}" for k, v in result.get("construction", {}).items())
+    sys.stdout.write(f"wall time {result['wall_seconds']:.1f} s" + (f"; {extra}" if extra else "") + "\n")

@@ -1,0 +1,67 @@
+"""Helpers shared by the dataset builders: cache folder, class folders, standardisation, limits."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+
+def cache_dir() -> Path:
+    """Folder for cached generated data: ``$KDTAX_CACHE_DIR/datasets`` (default ``~/.cache/kdtaxonomy/datasets``)."""
+    base = os.environ.get("KDTAX_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kdtaxonomy"
+    return Path(base) / "datasets"
+
+
+def require_dir(path: Path, what: str) -> Path:
+    """``path`` if it is a folder, else a ``ValueError`` naming it."""
+    if not path.exists():
+        raise ValueError(f"{what} {path} does not exist")
+    if not path.is_dir():
+        raise ValueError(f"{what} {path} is not a folder")
+    return path
+
+
+def class_folders(root: Path, what: str) -> list[Path]:
+    """The class sub-folders of ``root`` (sorted by name; hidden folders are skipped), at least one."""
+    require_dir(root, what)
+    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not folders:
+        raise ValueError(f"{what} {root} holds no class folders (expected {root}/<class>/...)")
+    return folders
+
+
+def files_with_suffix(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
+    """Files of ``folder`` whose suffix (case-insensitive) is one of ``suffixes``, sorted; none is an error."""
+    files = sorted(
+        p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in suffixes
+    )
+    if not files:
+        raise ValueError(f"class folder {folder} is empty: it holds no {'/'.join(suffixes)} files")
+    return files
+
+
+def channel_stats(x: Tensor) -> tuple[Tensor, Tensor]:
+    """Mean and standard deviation of every channel (dim 1) of ``x``, shaped to broadcast against ``x``.
+
+    A constant channel gets a standard deviation of 1 (it is only centred).
+    """
+    dims = [d for d in range(x.dim()) if d != 1]
+    mean = x.double().mean(dim=dims, keepdim=True)
+    std = x.double().std(dim=dims, keepdim=True, unbiased=False)
+    std = torch.where(std > 1e-12, std, torch.ones_like(std))
+    return mean.to(x.dtype), std.to(x.dtype)
+
+
+def standardize(train: Tensor, test: Tensor) -> tuple[Tensor, Tensor, dict[str, list[float]]]:
+    """Standardise both splits per channel with the training split's statistics (returned for ``info``)."""
+    mean, std = channel_stats(train)
+    stats = {"mean": mean.flatten().tolist(), "std": std.flatten().tolist()}
+    return (train - mean) / std, (test - mean) / std, stats
+
+
+def limit(n: int, cap: int | None) -> int:
+    """``min(n, cap)`` (``n`` when there is no cap)."""
+    return n if cap is None else min(n, cap)

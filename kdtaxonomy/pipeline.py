@@ -1,0 +1,306 @@
+"""Compile a recipe into a :class:`Distiller` that trains one student from its sources.
+
+The distiller reads each knowledge term at its location through forward hooks (:mod:`kdtaxonomy.hooks`),
+combines the terms with the transfer method, adds the cross-entropy with the ground truth (survey Eq. 1)
+and applies the student construction (quantized, pruned, SVM head, ...). Teachers are frozen, in eval mode,
+under ``torch.inference_mode`` — or, when their inputs are deterministic, read from a cache of their outputs
+computed once. :func:`instantiate` builds a distiller for a catalogued method on the user's own models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.data import DataLoader
+
+from kdtaxonomy.data import ArrayData, as_batch
+from kdtaxonomy.hooks import OUTPUT, FeatureTap, resolve_locations
+from kdtaxonomy.registry import load_components
+from kdtaxonomy.schema import ComponentSpec, KnowledgeSpec
+from kdtaxonomy.train import FitConfig, FitResult, accuracy, fit, loader, wrap_ddp
+from kdtaxonomy.transfer import Mutual, Term, Transfer
+
+Features = dict[str, Tensor]
+
+
+def build_component(kind: str, spec: ComponentSpec) -> Any:
+    """Instantiate a registered class component (prep, student, transfer) from its spec."""
+    component = load_components().get(kind, spec.component)
+    return component.obj(component.validate_params(spec.params))
+
+
+def model_input(batch: Mapping[str, Tensor], view: str) -> Tensor:
+    """The input of a model that reads ``view`` (``a+b`` concatenates views along channels)."""
+    parts = view.split("+")
+    return batch[parts[0]] if len(parts) == 1 else torch.cat([batch[p] for p in parts], dim=1)
+
+
+class Distiller:
+    """Trains ``student`` from ``teachers`` with a recipe's knowledge terms, transfer and construction."""
+
+    def __init__(
+        self,
+        student: nn.Module,
+        teachers: Sequence[nn.Module] = (),
+        *,
+        knowledge: Sequence[KnowledgeSpec] = (),
+        transfer: ComponentSpec | None = None,
+        construction: ComponentSpec | None = None,
+        layers: Mapping[str, Any] | None = None,
+        student_view: str = "x",
+        teacher_views: Sequence[str] | None = None,
+        ce_weight: float = 1.0,
+        num_classes: int | None = None,
+        augment: Callable[[Tensor, torch.Generator], Tensor] | None = None,
+        device: str | torch.device = "cpu",
+        amp: bool = False,
+    ) -> None:
+        registry = load_components()
+        self.device = torch.device(device)
+        self.amp = amp
+        self.knowledge = list(knowledge)
+        self.transfer: Transfer = build_component("transfer", transfer or ComponentSpec(component="permuted"))
+        self.construction = build_component("student", construction or ComponentSpec(component="from-scratch"))
+        self.teachers = [t.to(self.device) for t in teachers]
+        self.mutual = isinstance(self.transfer, Mutual)
+        for teacher in self.teachers if not self.mutual else []:
+            teacher.eval()
+            teacher.requires_grad_(False)
+        self.student = self.construction.prepare(student, self.teachers[0] if self.teachers else None).to(self.device)
+        layers = dict(layers or {})
+        self.student_locations = resolve_locations(self.student, layers.get("student"))
+        teacher_layers = layers.get("teachers") or [layers.get("teacher")] * len(self.teachers)
+        self.teacher_locations = [resolve_locations(t, lay) for t, lay in zip(self.teachers, teacher_layers, strict=True)]
+        self.student_view = student_view
+        self.teacher_views = list(teacher_views or [student_view] * len(self.teachers))
+        self.ce_weight = ce_weight
+        self.num_classes = num_classes
+        self.augment = augment
+        self.terms: list[Term] = []
+        self.loss_modules = nn.ModuleList()
+        self._registry = registry
+        self._cache: list[Features] | None = None
+        self._generator = torch.Generator().manual_seed(0)
+
+    # -- features ---------------------------------------------------------------------------------------
+    def _wanted(self, locations: Mapping[str, str]) -> dict[str, str]:
+        needed = {k.location or OUTPUT for k in self.knowledge} - {OUTPUT}
+        missing = sorted(n for n in needed if n not in locations)
+        if missing:
+            raise KeyError(
+                f"location(s) {missing} are not defined for this model; pass layers={{'student': {{name: "
+                f"'module.path'}}, 'teacher': {{...}}}} (known: {sorted(locations)})"
+            )
+        return {name: locations[name] for name in needed}
+
+    def features(self, model: nn.Module, x: Tensor, locations: Mapping[str, str]) -> Features:
+        """Logits (``output``) and the wanted intermediate features of ``model`` on ``x``."""
+        with FeatureTap(_unwrap(model), self._wanted(locations)) as tap:
+            logits = model(x)
+        return {**tap.features, OUTPUT: logits}
+
+    def teacher_features(self, batch: Mapping[str, Tensor]) -> list[Features]:
+        """Features of every teacher for a batch (cached rows when available)."""
+        if self._cache is not None and "row" in batch:
+            rows = batch["row"].cpu()
+            return [{k: v[rows].to(self.device) for k, v in cached.items()} for cached in self._cache]
+        with torch.inference_mode():
+            out = [
+                self.features(t, model_input(batch, view), locs)
+                for t, view, locs in zip(self.teachers, self.teacher_views, self.teacher_locations, strict=True)
+            ]
+        return [{k: v.clone() for k, v in f.items()} for f in out]
+
+    def build_cache(self, data: ArrayData, batch_size: int = 512) -> None:
+        """Compute the teachers' outputs once for every row of ``data`` (frozen teachers, fixed inputs)."""
+        if self.mutual or not self.teachers:
+            return
+        chunks: list[list[Features]] = []
+        for start in range(0, len(data), batch_size):
+            rows = torch.arange(start, min(start + batch_size, len(data)))
+            batch = {"x": data.x[rows], **{k: v[rows] for k, v in data.views.items()}}
+            batch = {k: v.to(self.device) for k, v in batch.items()}
+            chunks.append([{k: v.cpu() for k, v in f.items()} for f in self.teacher_features(batch)])
+        self._cache = [
+            {key: torch.cat([chunk[i][key] for chunk in chunks]) for key in chunks[0][i]} for i in range(len(self.teachers))
+        ]
+
+    # -- loss -------------------------------------------------------------------------------------------
+    def _build_terms(self, batch: Mapping[str, Tensor], num_samples: int) -> None:
+        if self.terms or not self.knowledge:
+            return
+        s = self.features(self.student, model_input(batch, self.student_view), self.student_locations)
+        ts = self.teacher_features(batch) if not self.mutual else [
+            self.features(p, model_input(batch, self.student_view), self.student_locations) for p in self.teachers
+        ]
+        num_classes = self.num_classes or int(s[OUTPUT].shape[1])
+        for spec in self.knowledge:
+            component = self._registry.get("loss", spec.component)
+            location = spec.location or OUTPUT
+            module = component.obj(
+                s_shape=tuple(s[location].shape[1:]),
+                t_shape=tuple(ts[0][location].shape[1:]) if ts else (),
+                num_samples=num_samples,
+                num_classes=num_classes,
+                **component.validate_params(spec.params).model_dump(),
+            ).to(self.device)
+            self.loss_modules.append(module)
+            self.terms.append(
+                Term(
+                    module,
+                    location,
+                    spec.weight,
+                    str(component.extra.get("inputs", "features")),
+                    tuple(component.extra.get("needs", ())),
+                    multi=spec.component == "multi-teacher-kd",
+                )
+            )
+
+    def loss(self, batch: dict[str, Tensor], epoch: int = 0) -> Tensor:
+        """The objective of one batch: ``ce_weight * CE + distillation`` (survey Eq. 1)."""
+        self.transfer.epoch = epoch
+        if self.augment is not None:
+            for key in {self.student_view, *self.teacher_views}:
+                for part in key.split("+"):
+                    batch[part] = self.augment(batch[part], self._generator)
+        if "row" in batch:
+            batch.setdefault("index", batch["row"])
+        criterion = self.construction.criterion() or F.cross_entropy
+        if self.mutual:
+            return self._mutual_loss(batch, criterion)
+        s = self.features(self.student, model_input(batch, self.student_view), self.student_locations)
+        ce = criterion(s[OUTPUT].float(), batch["y"])
+        if not self.terms:
+            return self.ce_weight * ce
+        batch = {**batch, "index": batch.get("row", batch.get("index", torch.zeros(0)))}
+        kd = self.transfer.combine(self.terms, s, self.teacher_features(batch), batch)
+        return self.ce_weight * self.transfer.ce_scale() * ce + kd
+
+    def _mutual_loss(self, batch: dict[str, Tensor], criterion: Callable[[Tensor, Tensor], Tensor]) -> Tensor:
+        peers = [self.student, *self.teachers]
+        outs = [self.features(p, model_input(batch, self.student_view), self.student_locations) for p in peers]
+        total = torch.zeros((), device=self.device)
+        for i, out in enumerate(outs):
+            total = total + self.ce_weight * criterion(out[OUTPUT].float(), batch["y"])
+            others = [{k: v.detach() for k, v in o.items()} for j, o in enumerate(outs) if j != i]
+            total = total + self.transfer.combine(self.terms, out, others, batch)
+        return total
+
+    # -- training ---------------------------------------------------------------------------------------
+    def trainable(self) -> nn.Module:
+        """Everything the optimizer updates: the student (peers too for mutual learning) and loss modules."""
+        models = nn.ModuleList([self.student, *(self.teachers if self.mutual else []), self.loss_modules])
+        return models
+
+    def fit(
+        self,
+        train: ArrayData | DataLoader[Any] | Iterable[Any],
+        *,
+        epochs: int = 10,
+        batch_size: int = 128,
+        lr: float = 3e-3,
+        weight_decay: float = 0.0,
+        optimizer: str = "adam",
+        max_steps: int | None = None,
+        seed: int = 0,
+        checkpoint: Path | None = None,
+        resume: bool = False,
+        progress: Any = None,
+        label: str = "student",
+        cache_teachers: bool = True,
+    ) -> list[FitResult]:
+        """Train the student (all construction rounds); returns one :class:`FitResult` per round."""
+        self._generator.manual_seed(seed)
+        if isinstance(train, ArrayData):
+            data = train
+            if cache_teachers and self.augment is None:
+                self.build_cache(data)
+
+            def batches(epoch: int) -> Iterable[Any]:
+                return loader(data, batch_size, shuffle=True, seed=seed, epoch=epoch)
+
+            num_samples = len(data)
+        else:
+            user = train
+
+            def batches(epoch: int) -> Iterable[Any]:
+                return (as_batch(b) for b in user)
+
+            num_samples = len(getattr(train, "dataset", [])) or 0
+        first = next(iter(batches(0)))
+        first = {k: v.to(self.device) for k, v in as_batch(first).items()}
+        self._build_terms(first, num_samples)
+        self.student = wrap_ddp(self.student, self.device)
+        results = []
+        for round_index in range(int(getattr(self.construction, "rounds", 1))):
+            self.construction.before_round(round_index, _unwrap(self.student))
+            ckpt = None if checkpoint is None else checkpoint.with_name(f"{checkpoint.stem}-r{round_index}{checkpoint.suffix}")
+            cfg = FitConfig(
+                epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, optimizer=optimizer,
+                max_steps=max_steps, seed=seed + 7919 * round_index, device=self.device, amp=self.amp,
+                checkpoint=ckpt, resume=resume, label=label if round_index == 0 else f"{label} (round {round_index + 1})",
+                progress=progress,
+            )
+            results.append(
+                fit(self.trainable(), self.loss, batches, cfg, after_step=lambda: self.construction.after_step(_unwrap(self.student)))
+            )
+        self.student = self.construction.finalize(_unwrap(self.student))
+        return results
+
+    def evaluate(self, data: ArrayData, *, view: str | None = None) -> float:
+        """Top-1 accuracy (%) of the student on ``data``."""
+        view = view or self.student_view
+        return accuracy(
+            self.student, data, device=self.device, amp=self.amp,
+            forward=lambda m, b: m(model_input(b, view)),
+        )
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    inner = getattr(model, "module", None)
+    return inner if isinstance(model, nn.parallel.DistributedDataParallel) and isinstance(inner, nn.Module) else model
+
+
+def instantiate(
+    entry_id: str,
+    *,
+    teacher: nn.Module | Sequence[nn.Module],
+    student: nn.Module,
+    layers: Mapping[str, Any] | None = None,
+    config: str | None = None,
+    catalog: Any = None,
+    device: str = "cpu",
+    amp: bool = False,
+) -> Distiller:
+    """A :class:`Distiller` of a catalogued method for the user's own (trained) teacher(s) and student.
+
+    ``layers`` maps location names used by the method's knowledge terms to submodule paths, per role:
+    ``{"student": {"embedding": "avgpool"}, "teacher": {"embedding": "avgpool"}}``. Example::
+
+        distiller = kdtaxonomy.instantiate("park2019-rkd", teacher=resnet, student=mobilenet,
+                                           layers={"student": {"embedding": "flatten"}, "teacher": {...}})
+        distiller.fit(train_loader, epochs=5)
+    """
+    from kdtaxonomy.catalog import load_catalog
+    from kdtaxonomy.recipe import resolve
+
+    cat = catalog or load_catalog()
+    entry = cat.get(entry_id)
+    recipe = resolve(entry.configuration(config), entry.id)
+    teachers = list(teacher) if isinstance(teacher, Sequence) else [teacher]
+    return Distiller(
+        student,
+        teachers,
+        knowledge=recipe.knowledge,
+        transfer=recipe.transfer,
+        construction=recipe.student,
+        layers=layers,
+        ce_weight=recipe.training.ce_weight,
+        device=device,
+        amp=amp,
+    )

@@ -1,0 +1,140 @@
+"""Specs of the datasets (kind ``dataset``), importable without torch.
+
+Builders (``kdtaxonomy.datasets``) have the signature ``build(spec, *, seed=0) -> DataBundle`` and fill the
+bundle's ``info`` with provenance (generator arguments or source folder, sizes, class names).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field, model_validator
+
+from kdtaxonomy.specs import Spec
+
+
+class DatasetSpec(Spec):
+    """Base of the dataset specs."""
+
+    kind: ClassVar[str] = "dataset"
+
+
+class MNIST1DSpec(DatasetSpec):
+    """MNIST-1D, generated offline with the ``mnist1d`` package (the embedded default benchmark).
+
+    With the defaults: 4000 training and 1000 test signals of length 40 in 10 classes (the package's default
+    arguments, seed 42). The generated arrays are cached on disk, keyed on the generator arguments.
+    """
+
+    key: ClassVar[str] = "mnist1d"
+
+    num_samples: int = Field(default=5000, ge=10)
+    """Signals generated in all (train and test together; the package default is 5000)."""
+    train_split: float = Field(default=0.8, gt=0.0, lt=1.0)
+    """Fraction of the generated signals that goes to the training split (package default 0.8)."""
+    seed: int | None = None
+    """Seed of the generator; ``None`` keeps the package's default seed (42). The run seed passed to the
+    builder does not change the data."""
+    train_limit: int | None = Field(default=None, ge=1)
+    """Keep only the first ``train_limit`` training signals (for fast tests)."""
+    test_limit: int | None = Field(default=None, ge=1)
+    """Keep only the first ``test_limit`` test signals (for fast tests)."""
+
+
+class MNIST1DTwoViewSpec(MNIST1DSpec):
+    """MNIST-1D with a second, spectral view of every signal (for multi-view / multi-modal teachers).
+
+    ``views["spectral"]`` holds the magnitude of the real FFT of each raw signal (21 bins for length 40),
+    linearly resampled to the signal length and standardised with the training split's mean and standard
+    deviation, shape ``(N, 1, 40)``. The default view ``x`` is the raw signal, as in ``mnist1d``.
+    """
+
+    key: ClassVar[str] = "mnist1d-two-view"
+
+
+class ImageFolderSpec(DatasetSpec):
+    """Images in class folders: ``root/<split>/<class>/*.png|jpg|jpeg|ppm|pgm`` with splits ``train``, ``test``.
+
+    PNG and JPEG need Pillow; without it only the netpbm formats (.ppm, .pgm) are read. Images are resized
+    to ``image_size`` and scaled to [0, 1], then standardised per channel with the training split's statistics.
+    """
+
+    key: ClassVar[str] = "image-folder"
+
+    root: str
+    """Folder holding the split folders."""
+    image_size: int | tuple[int, int] | None = 32
+    """Size every image is resized to (one side for square images, or ``(height, width)``); ``None`` keeps the
+    native size, which must then be the same for all images."""
+    channels: Literal[1, 3] | None = None
+    """Channels of ``x``: 1 (grey) or 3 (RGB); ``None`` gives 1 when every image is grey, else 3."""
+    interpolation: Literal["nearest", "bilinear"] = "bilinear"
+    """Resampling used for resizing."""
+    standardize: bool = True
+    """Standardise every channel with the mean and standard deviation of the training split."""
+    train_split: str = "train"
+    """Name of the training split folder."""
+    test_split: str = "test"
+    """Name of the test split folder."""
+
+
+class CifarSpec(DatasetSpec):
+    """CIFAR-10 / CIFAR-100 through ``torchvision.datasets`` (needs torchvision and the downloaded data)."""
+
+    key: ClassVar[str] = "cifar"
+
+    root: str = "data/cifar"
+    """Folder holding torchvision's CIFAR files (e.g. ``cifar-10-batches-py``)."""
+    variant: Literal["cifar10", "cifar100"] = "cifar10"
+    """Which CIFAR: 10 or 100 classes."""
+    download: bool = False
+    """Let torchvision download the data if it is missing."""
+    standardize: bool = True
+    """Standardise every channel with the mean and standard deviation of the training split."""
+    train_limit: int | None = Field(default=None, ge=1)
+    """Keep only the first ``train_limit`` training images."""
+    test_limit: int | None = Field(default=None, ge=1)
+    """Keep only the first ``test_limit`` test images."""
+
+
+class WavFolderSpec(DatasetSpec):
+    """Sound clips in class folders (UrbanSound8K-style): ``root/<class>/*.wav``, as band-energy spectrograms.
+
+    Either ``root/<class>/*.wav`` split by a seeded stratified draw of ``test_fraction`` of every class, or
+    ``root/train/<class>/*.wav`` and ``root/test/<class>/*.wav``. Clips (PCM WAV, read with the standard
+    library; several channels are mixed to mono) are resampled to ``sample_rate`` by linear interpolation and
+    cut or zero-padded to ``seconds``. Features: the magnitude STFT (Hann window) summed over ``n_bands``
+    frequency bands, then ``log(1e-6 + band sum)``, so ``x`` is ``(N, n_bands, frames)``: 1-D models see the
+    bands as channels and the frames as the length.
+    """
+
+    key: ClassVar[str] = "wav-folder"
+
+    root: str
+    """Folder holding the class folders (or ``train`` and ``test`` folders of class folders)."""
+    sample_rate: int = Field(default=16000, ge=100)
+    """Sample rate (Hz) the clips are resampled to."""
+    seconds: float = Field(default=4.0, gt=0.0)
+    """Clip length in seconds (longer clips are cut, shorter ones zero-padded at the end)."""
+    n_fft: int = Field(default=512, ge=8)
+    """STFT window length in samples."""
+    hop_length: int | None = Field(default=None, ge=1)
+    """STFT hop in samples; ``None`` is ``n_fft // 2``."""
+    n_bands: int = Field(default=32, ge=1)
+    """Frequency bands the STFT bins are summed into (the channels of ``x``)."""
+    band_scale: Literal["mel", "linear"] = "mel"
+    """Spacing of the band edges: equal on the mel scale or in Hz."""
+    test_fraction: float = Field(default=0.2, gt=0.0, lt=1.0)
+    """Fraction of every class held out for testing (without ``train``/``test`` folders)."""
+    split_seed: int | None = None
+    """Seed of the stratified split; ``None`` uses the run seed passed to the builder."""
+    standardize: bool = True
+    """Standardise every band with the mean and standard deviation of the training split."""
+
+    @model_validator(mode="after")
+    def _check_bands(self) -> WavFolderSpec:
+        if self.n_bands > self.n_fft // 2 + 1:
+            raise ValueError(f"n_bands ({self.n_bands}) exceeds the {self.n_fft // 2 + 1} STFT bins of n_fft={self.n_fft}")
+        if round(self.seconds * self.sample_rate) < self.n_fft:
+            raise ValueError(f"a clip of {self.seconds} s at {self.sample_rate} Hz is shorter than n_fft={self.n_fft}")
+        return self

@@ -1,0 +1,282 @@
+"""The one training loop: devices, AMP, DDP, checkpoints with resume, NaN guard, progress.
+
+Every model the pipeline trains (teachers, assistants, baseline, distilled student, peers) goes through
+:func:`fit`. Shuffling and augmentation are seeded per epoch, so a run resumed from an epoch checkpoint
+continues exactly as an uninterrupted one. ``python -m kdtaxonomy.train`` (or ``torchrun ... -m
+kdtaxonomy.train``) is the distributed entry point; it accepts the options of ``kdtax train``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, DistributedSampler
+
+from kdtaxonomy.data import ArrayData, ArrayDataset
+from kdtaxonomy.yamlio import atomic_writer
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (non-finite loss, bad device, ...); the message says what to do."""
+
+
+@dataclass
+class FitConfig:
+    """How :func:`fit` trains."""
+
+    epochs: int
+    batch_size: int = 128
+    lr: float = 3e-3
+    weight_decay: float = 0.0
+    optimizer: str = "adam"
+    max_steps: int | None = None
+    seed: int = 0
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    amp: bool = False
+    checkpoint: Path | None = None
+    resume: bool = False
+    label: str = "train"
+    progress: Any = None
+    """A ``rich.progress.Progress`` (rank 0 only) or None."""
+
+
+@dataclass
+class FitResult:
+    """What a fit did."""
+
+    epochs_run: int
+    steps: int
+    losses: list[float]
+    resumed_from: int = 0
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> cuda when available, else cpu; a clear error for an unavailable device."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise TrainingError(f"--device {name}: CUDA is not available on this machine (use --device cpu or auto)")
+    if name not in {"cpu"} and not name.startswith("cuda"):
+        raise TrainingError(f"--device {name!r}: use auto, cpu, cuda or cuda:N")
+    return torch.device(name)
+
+
+def amp_context(device: torch.device, enabled: bool) -> AbstractContextManager[Any]:
+    """Autocast on CUDA (bf16 where supported, else fp16); nothing on CPU."""
+    if not enabled or device.type != "cuda":
+        return nullcontext()
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.autocast("cuda", dtype=dtype)
+
+
+def is_distributed() -> bool:
+    """Whether a process group is initialised."""
+    return dist.is_available() and dist.is_initialized()
+
+
+def rank() -> int:
+    """This process's rank (0 when not distributed)."""
+    return dist.get_rank() if is_distributed() else 0
+
+
+def world_size() -> int:
+    """Number of processes (1 when not distributed)."""
+    return dist.get_world_size() if is_distributed() else 1
+
+
+def loader(data: ArrayData, batch_size: int, *, shuffle: bool, seed: int, epoch: int) -> DataLoader[Any]:
+    """A deterministic loader over ``data``: the order depends only on (seed, epoch); sharded under DDP.
+
+    Batches carry ``row`` (position in ``data``) so cached teacher outputs can be looked up.
+    """
+    dataset = _RowDataset(data)
+    if is_distributed():
+        sampler = DistributedSampler(dataset, num_replicas=world_size(), rank=rank(), shuffle=shuffle, seed=seed)
+        sampler.set_epoch(epoch)
+        return DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=False)
+    generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator, drop_last=False)
+
+
+class _RowDataset(ArrayDataset):
+    def __getitem__(self, i: int) -> dict[str, Tensor]:
+        item = super().__getitem__(i)
+        item["row"] = torch.tensor(i)
+        return item
+
+
+def _make_optimizer(params: list[nn.Parameter], cfg: FitConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
+    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def _to(batch: dict[str, Tensor], device: torch.device) -> dict[str, Tensor]:
+    return {k: v.to(device, non_blocking=True) if isinstance(v, Tensor) else v for k, v in batch.items()}
+
+
+def fit(
+    trainable: nn.Module,
+    loss_fn: Callable[[dict[str, Tensor], int], Tensor],
+    batches: Callable[[int], Iterable[Any]],
+    cfg: FitConfig,
+    *,
+    after_step: Callable[[], None] | None = None,
+) -> FitResult:
+    """Train the parameters of ``trainable`` that require grad with ``loss_fn(batch, epoch)``.
+
+    ``batches(epoch)`` yields the batches of one epoch. Checkpoints (model, optimizer, scaler, counters)
+    are written atomically at the end of every epoch when ``cfg.checkpoint`` is set; with ``cfg.resume``
+    training continues after the last completed epoch (a finished checkpoint skips training).
+    A non-finite loss raises :class:`TrainingError`; the last good checkpoint is kept.
+    """
+    params = [p for p in trainable.parameters() if p.requires_grad]
+    if not params:
+        return FitResult(0, 0, [])
+    optimizer = _make_optimizer(params, cfg)
+    use_scaler = cfg.amp and cfg.device.type == "cuda" and not torch.cuda.is_bf16_supported()
+    scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
+    start, steps, losses = 0, 0, []
+    if cfg.resume and cfg.checkpoint is not None and cfg.checkpoint.is_file():
+        state = torch.load(cfg.checkpoint, map_location=cfg.device, weights_only=False)
+        trainable.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scaler.load_state_dict(state["scaler"])
+        start, steps, losses = state["epoch"], state["steps"], list(state["losses"])
+    resumed_from = start
+    task = None
+    if cfg.progress is not None and rank() == 0:
+        task = cfg.progress.add_task(cfg.label, total=cfg.epochs, completed=start)
+    for epoch in range(start, cfg.epochs):
+        torch.manual_seed(cfg.seed * 1_000_003 + epoch)
+        trainable.train()
+        total, count = 0.0, 0
+        for raw in batches(epoch):
+            batch = _to(raw, cfg.device)
+            with amp_context(cfg.device, cfg.amp):
+                loss = loss_fn(batch, epoch)
+            if not torch.isfinite(loss.detach()).item():
+                where = f"; the last good checkpoint is kept at {cfg.checkpoint}" if cfg.checkpoint else ""
+                raise TrainingError(
+                    f"{cfg.label}: the loss became {loss.item()} at epoch {epoch + 1}, step {steps + 1}{where}. "
+                    "Lower the learning rate or the loss weights."
+                )
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            if after_step is not None:
+                after_step()
+            steps += 1
+            total += float(loss.detach())
+            count += 1
+            if cfg.max_steps is not None and steps >= cfg.max_steps:
+                break
+        losses.append(total / max(count, 1))
+        if cfg.checkpoint is not None and rank() == 0:
+            state = {
+                "epoch": epoch + 1,
+                "steps": steps,
+                "losses": losses,
+                "model": trainable.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scaler": scaler.state_dict(),
+            }
+            with atomic_writer(cfg.checkpoint, "wb") as handle:
+                torch.save(state, handle)
+        if task is not None:
+            cfg.progress.update(task, completed=epoch + 1, description=f"{cfg.label} loss {losses[-1]:.4f}")
+        if cfg.max_steps is not None and steps >= cfg.max_steps:
+            break
+    return FitResult(len(losses) - resumed_from, steps, losses, resumed_from)
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, inputs: Iterator[Tensor] | Iterable[Tensor], device: torch.device) -> Tensor:
+    """Concatenated logits of ``model`` over input batches (eval mode)."""
+    model.eval()
+    return torch.cat([model(x.to(device)).float().cpu() for x in inputs])
+
+
+@torch.no_grad()
+def accuracy(
+    model: nn.Module, data: ArrayData, *, view: str = "x", batch_size: int = 512, device: torch.device | None = None,
+    amp: bool = False, forward: Callable[[nn.Module, dict[str, Tensor]], Tensor] | None = None,
+) -> float:
+    """Top-1 accuracy (%) of ``model`` on ``data`` (reduced across DDP ranks)."""
+    device = device or torch.device("cpu")
+    model.eval()
+    correct = torch.zeros((), dtype=torch.long, device=device)
+    total = torch.zeros((), dtype=torch.long, device=device)
+    rows = torch.arange(len(data))
+    if is_distributed():
+        rows = rows[rank() :: world_size()]
+    for start in range(0, len(rows), batch_size):
+        idx = rows[start : start + batch_size]
+        batch = {"x": data.view(view)[idx].to(device), "y": data.y[idx].to(device)}
+        for name, tensor in data.views.items():
+            batch[name] = tensor[idx].to(device)
+        with amp_context(device, amp):
+            logits = forward(model, batch) if forward else model(batch["x"])
+        correct += (logits.argmax(dim=1) == batch["y"]).sum()
+        total += len(idx)
+    if is_distributed():
+        dist.all_reduce(correct)
+        dist.all_reduce(total)
+    return 100.0 * float(correct) / max(float(total), 1.0)
+
+
+def init_distributed(device: str) -> torch.device:
+    """Initialise torch.distributed from torchrun's environment: gloo on CPU, NCCL on GPU."""
+    if "RANK" not in os.environ or is_distributed():
+        return resolve_device(device)
+    target = resolve_device(device)
+    backend = "nccl" if target.type == "cuda" else "gloo"
+    dist.init_process_group(backend=backend)
+    if target.type == "cuda":
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local)
+        target = torch.device("cuda", local)
+    return target
+
+
+def wrap_ddp(model: nn.Module, device: torch.device) -> nn.Module:
+    """``DistributedDataParallel`` around ``model`` when distributed, else the model itself."""
+    if not is_distributed():
+        return model
+    ids = [device.index] if device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(model, device_ids=ids, find_unused_parameters=True)
+
+
+def elapsed(start: float) -> float:
+    """Seconds since ``start`` (``time.perf_counter``), rounded."""
+    return round(time.perf_counter() - start, 3)
+
+
+def finite_or_nan(value: float) -> float:
+    """``value`` when finite, else NaN (for JSON-safe reporting)."""
+    return value if math.isfinite(value) else float("nan")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m kdtaxonomy.train ID [options]`` / ``torchrun --nproc_per_node=N -m kdtaxonomy.train ID``."""
+    import sys
+
+    from kdtaxonomy.cli import app
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    app(["train", *args], prog_name="kdtaxonomy.train")
+
+
+if __name__ == "__main__":
+    main()
