@@ -114,7 +114,7 @@ class SurveyRow(Node):
 
     table: Literal["I", "II"]
     """Which summary table of the survey (seed 000) holds the row."""
-    row: Annotated[int, Field(ge=1, le=100)] | None = None
+    row: Annotated[int, Field(ge=1, le=100)]
     """1-based position of the row in its table (orders ``kdtax table summary``)."""
     work: ShortText
     """The 'Work' cell, e.g. ``[1] (Ex.2)``."""

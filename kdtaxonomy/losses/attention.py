@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor
 
 from kdtaxonomy.losses.base import DistillationLoss, flat, match_spatial, teacher
 from kdtaxonomy.registry import register
+from kdtaxonomy.specs.losses import AttentionTransferSpec
 
 
 def attention_map(feat: Tensor, p: float = 2.0) -> Tensor:
@@ -31,22 +31,12 @@ def attention_transfer(s_feat: Tensor, t_feat: Tensor, p: float = 2.0) -> Tensor
     return (attention_map(s_feat, p) - attention_map(t_feat, p)).pow(2).mean()
 
 
-class AttentionParams(BaseModel):
-    """Parameters of attention transfer."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    p: float = Field(2.0, gt=0, description="Exponent of the activation-based attention map (paper: 2).")
-
-
-@register(
-    "loss", "attention-transfer", params=AttentionParams, term="attention-maps", needs=(), inputs="features"
-)
+@register(spec=AttentionTransferSpec, needs=(), inputs="features")
 class AttentionTransfer(DistillationLoss):
     """Attention transfer (Zagoruyko & Komodakis 2017): module form of :func:`attention_transfer`."""
 
-    params_model = AttentionParams
-    config: AttentionParams
+    params_model = AttentionTransferSpec
+    config: AttentionTransferSpec
 
     def forward(
         self,

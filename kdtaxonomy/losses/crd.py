@@ -6,11 +6,11 @@ import math
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
 
 from kdtaxonomy.losses.base import DistillationLoss, flat, numel, require, require_shapes, teacher
 from kdtaxonomy.registry import register
+from kdtaxonomy.specs.losses import CRDSpec
 
 
 def _nce_side(
@@ -56,27 +56,7 @@ def crd_nce(
     return loss_s + loss_t
 
 
-class CRDParams(BaseModel):
-    """Parameters of contrastive representation distillation (paper defaults)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    feat_dim: int = Field(128, ge=1, description="Dimension of the L2-normalised embedding heads.")
-    num_negatives: int = Field(
-        4096, ge=1, description="Negatives K per positive (capped at num_samples - 1)."
-    )
-    temperature: float = Field(0.07, gt=0, description="NCE temperature tau.")
-    momentum: float = Field(0.5, ge=0, le=1, description="Momentum of the memory-bank update.")
-
-
-@register(
-    "loss",
-    "crd",
-    params=CRDParams,
-    term="contrastive-representations",
-    needs=("indices",),
-    inputs="embeddings",
-)
+@register(spec=CRDSpec, needs=("indices",), inputs="embeddings")
 class CRD(DistillationLoss):
     """Contrastive representation distillation (Tian et al. 2020) with memory banks; needs ``indices``.
 
@@ -89,8 +69,8 @@ class CRD(DistillationLoss):
     (1 - momentum) * v_i)``.
     """
 
-    params_model = CRDParams
-    config: CRDParams
+    params_model = CRDSpec
+    config: CRDSpec
 
     memory_s: Tensor
     memory_t: Tensor

@@ -7,13 +7,11 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
 
 from kdtaxonomy.losses.base import DistillationLoss, flat, projection, safe_sqrt, teacher
 from kdtaxonomy.registry import register
-
-DEFAULT_BANDWIDTHS: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0)
+from kdtaxonomy.specs.losses import DEFAULT_BANDWIDTHS, MMDSpec
 
 
 def gaussian_kernel_sum(x: Tensor, y: Tensor, bandwidths: Sequence[float]) -> Tensor:
@@ -45,20 +43,7 @@ def mmd(s_emb: Tensor, t_emb: Tensor, bandwidths: Sequence[float] = DEFAULT_BAND
     return safe_sqrt(value)
 
 
-class MMDParams(BaseModel):
-    """Parameters of the MMD loss."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    bandwidths: tuple[float, ...] = Field(
-        DEFAULT_BANDWIDTHS,
-        min_length=1,
-        description="Standard deviations sigma of the summed Gaussian kernels (seed 003 uses 5 kernels; "
-        "their widths are not reported).",
-    )
-
-
-@register("loss", "mmd", params=MMDParams, term="distributions", needs=(), inputs="embeddings")
+@register(spec=MMDSpec, needs=(), inputs="embeddings")
 class MMD(DistillationLoss):
     """MMD distillation (seed 003): module form of :func:`mmd`.
 
@@ -66,8 +51,8 @@ class MMD(DistillationLoss):
     the teacher's size is added (the paper's embeddings have equal size, 512).
     """
 
-    params_model = MMDParams
-    config: MMDParams
+    params_model = MMDSpec
+    config: MMDSpec
 
     def build(self) -> None:
         self.proj = projection(self.s_shape, self.t_shape) if self.s_shape and self.t_shape else nn.Identity()

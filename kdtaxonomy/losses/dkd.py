@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor
 
 from kdtaxonomy.losses.base import DistillationLoss, kl_rows, require, teacher
 from kdtaxonomy.registry import register
+from kdtaxonomy.specs.losses import DKDSpec
 
 NONTARGET_MASK = 1000.0
 """Offset subtracted from the target logit (after division by T) to build the non-target distribution."""
@@ -59,28 +59,12 @@ def dkd(
     return alpha * tckd + beta * nckd
 
 
-class DKDParams(BaseModel):
-    """Parameters of decoupled KD (paper defaults for CIFAR-100)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    alpha: float = Field(1.0, ge=0, description="Weight of target-class KD (TCKD).")
-    beta: float = Field(8.0, ge=0, description="Weight of non-target-class KD (NCKD).")
-    temperature: float = Field(4.0, gt=0, description="Softmax temperature T (each part is scaled by T^2).")
-    warmup_epochs: int = Field(
-        20,
-        ge=0,
-        description="Linear warm-up length in epochs (stored for the pipeline; see DKD.warmup_factor). "
-        "0 disables the warm-up.",
-    )
-
-
-@register("loss", "dkd", params=DKDParams, term="soft-labels", needs=("targets",), inputs="logits")
+@register(spec=DKDSpec, needs=("targets",), inputs="logits")
 class DKD(DistillationLoss):
     """Decoupled KD (Zhao et al. 2022): module form of :func:`dkd`; applies no warm-up itself."""
 
-    params_model = DKDParams
-    config: DKDParams
+    params_model = DKDSpec
+    config: DKDSpec
 
     def warmup_factor(self, epoch: float) -> float:
         """The paper's warm-up multiplier ``min(epoch / warmup_epochs, 1)`` (1 when warm-up is off)."""

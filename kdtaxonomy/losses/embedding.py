@@ -6,7 +6,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from kdtaxonomy.losses.base import DistillationLoss, flat, projection, teacher
-from kdtaxonomy.registry import NoParams, register
+from kdtaxonomy.registry import register
+from kdtaxonomy.specs.losses import CosineEmbeddingSpec
 
 
 def cosine_embedding(s_emb: Tensor, t_emb: Tensor) -> Tensor:
@@ -18,13 +19,15 @@ def cosine_embedding(s_emb: Tensor, t_emb: Tensor) -> Tensor:
     return (1 - F.cosine_similarity(flat(s_emb), flat(t_emb), dim=1)).mean()
 
 
-@register("loss", "cosine-embedding", params=NoParams, term="embeddings", needs=(), inputs="embeddings")
+@register(spec=CosineEmbeddingSpec, needs=(), inputs="embeddings")
 class CosineEmbedding(DistillationLoss):
     """Cosine embedding distillation (seed 003, Eq. 4): module form of :func:`cosine_embedding`.
 
     When the per-sample sizes differ, a trainable linear projection of the flattened student embedding to
     the teacher's size is added (the paper's embeddings have equal size, 512).
     """
+
+    params_model = CosineEmbeddingSpec
 
     def build(self) -> None:
         self.proj = projection(self.s_shape, self.t_shape) if self.s_shape and self.t_shape else nn.Identity()

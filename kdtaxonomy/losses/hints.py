@@ -6,7 +6,6 @@ Feature tensors are 1-D maps ``(B, C, L)``, 2-D maps ``(B, C, H, W)`` or vectors
 from __future__ import annotations
 
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
 
 from kdtaxonomy.losses.base import (
@@ -20,7 +19,8 @@ from kdtaxonomy.losses.base import (
     require_shapes,
     teacher,
 )
-from kdtaxonomy.registry import NoParams, register
+from kdtaxonomy.registry import register
+from kdtaxonomy.specs.losses import AssistantFeatureMatchingSpec, FitNetsSpec
 
 
 def fitnets(s_feat_regressed: Tensor, t_feat: Tensor) -> Tensor:
@@ -76,15 +76,7 @@ def assistant_distillation_loss(
     return loss
 
 
-class AssistantFeatureParams(BaseModel):
-    """Parameters of the assistant feature matching term (seed 004, Eq. 5)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    lam: float = Field(0.4, ge=0, description="Weight lambda of the feature KL term (paper: 0.4).")
-
-
-@register("loss", "fitnets", params=NoParams, term="deep-features", needs=(), inputs="features")
+@register(spec=FitNetsSpec, needs=(), inputs="features")
 class FitNets(DistillationLoss):
     """FitNets hint loss (Romero et al. 2015) with a trainable regressor owned by the module.
 
@@ -92,6 +84,8 @@ class FitNets(DistillationLoss):
     spatial size when they differ) and a linear layer for vectors (or when map/vector kinds differ, on
     the flattened student, reshaped to the teacher's shape).
     """
+
+    params_model = FitNetsSpec
 
     def build(self) -> None:
         require_shapes(self)
@@ -121,14 +115,7 @@ class FitNets(DistillationLoss):
         return fitnets(self.regress(s), teacher(t))
 
 
-@register(
-    "loss",
-    "assistant-feature-matching",
-    params=AssistantFeatureParams,
-    term="deep-features",
-    needs=(),
-    inputs="features",
-)
+@register(spec=AssistantFeatureMatchingSpec, needs=(), inputs="features")
 class AssistantFeatureMatching(DistillationLoss):
     """Assistant feature matching (seed 004, Eq. 5 feature term): module form of
     :func:`assistant_feature_matching`; ``t`` is the assistant's feature.
@@ -137,8 +124,8 @@ class AssistantFeatureMatching(DistillationLoss):
     projection of the flattened student to the assistant's size is added (not in the paper).
     """
 
-    params_model = AssistantFeatureParams
-    config: AssistantFeatureParams
+    params_model = AssistantFeatureMatchingSpec
+    config: AssistantFeatureMatchingSpec
 
     def build(self) -> None:
         self.proj = projection(self.s_shape, self.t_shape) if self.s_shape and self.t_shape else nn.Identity()

@@ -11,11 +11,18 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor
 
 from kdtaxonomy.losses.base import DistillationLoss, kl_rows, require, teacher
-from kdtaxonomy.registry import NoParams, register
+from kdtaxonomy.registry import register
+from kdtaxonomy.specs.losses import (
+    ConditionalKDSpec,
+    DMLSpec,
+    HardLabelKDSpec,
+    MultiTeacherKDSpec,
+    SoftLabelKDSpec,
+    WeightedKDSpec,
+)
 
 
 def soft_label_kd(s_logits: Tensor, t_logits: Tensor, temperature: float = 4.0) -> Tensor:
@@ -107,47 +114,12 @@ def dml(s_logits: Tensor, peer_logits: Tensor, temperature: float = 1.0) -> Tens
     return soft_label_kd(s_logits, peer_logits.detach(), temperature)
 
 
-class TemperatureParams(BaseModel):
-    """Parameters of a temperature-softened logit loss."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    temperature: float = Field(4.0, gt=0, description="Softmax temperature T (also scales the loss by T^2).")
-
-
-class ConditionalParams(BaseModel):
-    """Parameters of conditional teacher-student learning."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    temperature: float = Field(1.0, gt=0, description="Temperature of the soft branch (Meng et al.: 1).")
-
-
-class MultiTeacherParams(BaseModel):
-    """Parameters of multi-teacher KD."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    temperature: float = Field(4.0, gt=0, description="Softmax temperature T (also scales the loss by T^2).")
-    weights: list[float] | None = Field(
-        None, description="Non-negative teacher weights (normalised to sum 1); None = uniform."
-    )
-
-
-class DMLParams(BaseModel):
-    """Parameters of deep mutual learning."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    temperature: float = Field(1.0, gt=0, description="Softmax temperature (DML uses plain softmax, T=1).")
-
-
-@register("loss", "soft-label-kd", params=TemperatureParams, term="soft-labels", needs=(), inputs="logits")
+@register(spec=SoftLabelKDSpec, needs=(), inputs="logits")
 class SoftLabelKD(DistillationLoss):
     """Soft-label KD (Hinton et al. 2015): module form of :func:`soft_label_kd`."""
 
-    params_model = TemperatureParams
-    config: TemperatureParams
+    params_model = SoftLabelKDSpec
+    config: SoftLabelKDSpec
 
     def forward(
         self,
@@ -160,9 +132,11 @@ class SoftLabelKD(DistillationLoss):
         return soft_label_kd(s, teacher(t), self.config.temperature)
 
 
-@register("loss", "hard-label-kd", params=NoParams, term="hard-labels", needs=(), inputs="logits")
+@register(spec=HardLabelKDSpec, needs=(), inputs="logits")
 class HardLabelKD(DistillationLoss):
     """Hard-label KD: module form of :func:`hard_label_kd`."""
+
+    params_model = HardLabelKDSpec
 
     def forward(
         self,
@@ -175,19 +149,12 @@ class HardLabelKD(DistillationLoss):
         return hard_label_kd(s, teacher(t))
 
 
-@register(
-    "loss",
-    "conditional-kd",
-    params=ConditionalParams,
-    term="soft-labels",
-    needs=("targets",),
-    inputs="logits",
-)
+@register(spec=ConditionalKDSpec, needs=("targets",), inputs="logits")
 class ConditionalKD(DistillationLoss):
     """Conditional teacher-student learning (Meng et al. 2019): module form of :func:`conditional_kd`."""
 
-    params_model = ConditionalParams
-    config: ConditionalParams
+    params_model = ConditionalKDSpec
+    config: ConditionalKDSpec
 
     def forward(
         self,
@@ -200,14 +167,12 @@ class ConditionalKD(DistillationLoss):
         return conditional_kd(s, teacher(t), require(targets, "targets"), self.config.temperature)
 
 
-@register(
-    "loss", "weighted-kd", params=TemperatureParams, term="soft-labels", needs=("targets",), inputs="logits"
-)
+@register(spec=WeightedKDSpec, needs=("targets",), inputs="logits")
 class WeightedKD(DistillationLoss):
     """Teacher-confidence-weighted KD: module form of :func:`weighted_kd`."""
 
-    params_model = TemperatureParams
-    config: TemperatureParams
+    params_model = WeightedKDSpec
+    config: WeightedKDSpec
 
     def forward(
         self,
@@ -220,15 +185,13 @@ class WeightedKD(DistillationLoss):
         return weighted_kd(s, teacher(t), require(targets, "targets"), self.config.temperature)
 
 
-@register(
-    "loss", "multi-teacher-kd", params=MultiTeacherParams, term="soft-labels", needs=(), inputs="logits"
-)
+@register(spec=MultiTeacherKDSpec, needs=(), inputs="logits")
 class MultiTeacherKD(DistillationLoss):
     """Multi-teacher KD: module form of :func:`multi_teacher_kd`; ``t`` is a list of teacher logits
     (or one ``(B, K)`` tensor, or a stacked ``(M, B, K)`` tensor)."""
 
-    params_model = MultiTeacherParams
-    config: MultiTeacherParams
+    params_model = MultiTeacherKDSpec
+    config: MultiTeacherKDSpec
 
     def forward(
         self,
@@ -242,12 +205,12 @@ class MultiTeacherKD(DistillationLoss):
         return multi_teacher_kd(s, ts, self.config.temperature, self.config.weights)
 
 
-@register("loss", "dml", params=DMLParams, term="soft-labels", needs=(), inputs="logits")
+@register(spec=DMLSpec, needs=(), inputs="logits")
 class DeepMutualLearning(DistillationLoss):
     """Deep mutual learning (Zhang et al. 2018): module form of :func:`dml` (``t`` = the peer's logits)."""
 
-    params_model = DMLParams
-    config: DMLParams
+    params_model = DMLSpec
+    config: DMLSpec
 
     def forward(
         self,

@@ -7,7 +7,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from kdtaxonomy.losses.base import DistillationLoss, match_spatial, teacher
-from kdtaxonomy.registry import NoParams, register
+from kdtaxonomy.registry import register
+from kdtaxonomy.specs.losses import NSTSpec
 
 
 def nst(s_feat: Tensor, t_feat: Tensor) -> Tensor:
@@ -27,9 +28,11 @@ def nst(s_feat: Tensor, t_feat: Tensor) -> Tensor:
     return k_tt + k_ss - 2 * k_st
 
 
-@register("loss", "nst", params=NoParams, term="distributions", needs=(), inputs="features")
+@register(spec=NSTSpec, needs=(), inputs="features")
 class NeuronSelectivityTransfer(DistillationLoss):
     """Neuron selectivity transfer (Huang & Wang 2017): module form of :func:`nst`."""
+
+    params_model = NSTSpec
 
     def forward(
         self,

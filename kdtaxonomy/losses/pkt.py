@@ -3,11 +3,11 @@ Probabilistic Knowledge Transfer", ECCV)."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor
 
 from kdtaxonomy.losses.base import DistillationLoss, flat, teacher
 from kdtaxonomy.registry import register
+from kdtaxonomy.specs.losses import PKTSpec
 
 
 def pkt_conditional(emb: Tensor, eps: float = 1e-7) -> Tensor:
@@ -33,20 +33,12 @@ def pkt(s_emb: Tensor, t_emb: Tensor, eps: float = 1e-7) -> Tensor:
     return (p_t * ((p_t + eps) / (p_s + eps)).log()).mean()
 
 
-class PKTParams(BaseModel):
-    """Parameters of probabilistic knowledge transfer."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    eps: float = Field(1e-7, gt=0, description="Numerical epsilon in the normalisation and the logarithm.")
-
-
-@register("loss", "pkt", params=PKTParams, term="distributions", needs=(), inputs="embeddings")
+@register(spec=PKTSpec, needs=(), inputs="embeddings")
 class PKT(DistillationLoss):
     """Probabilistic knowledge transfer (Passalis & Tefas 2018): module form of :func:`pkt`."""
 
-    params_model = PKTParams
-    config: PKTParams
+    params_model = PKTSpec
+    config: PKTSpec
 
     def forward(
         self,

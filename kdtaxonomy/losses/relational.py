@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
 from kdtaxonomy.losses.base import TINY, DistillationLoss, flat, safe_sqrt, teacher
-from kdtaxonomy.registry import NoParams, register
+from kdtaxonomy.registry import register
+from kdtaxonomy.specs.losses import RKDAngleSpec, RKDAreaSpec, RKDDistanceSpec
 
 ANGLE_CHUNK_ELEMENTS = 1 << 22
 """Target number of elements of one chunk's ``(k, B, max(B, D))`` intermediates in :func:`rkd_angle`."""
@@ -113,19 +113,11 @@ def rkd_area(s: Tensor, t: Tensor) -> Tensor:
     return F.smooth_l1_loss(a_s, a_t, reduction="mean", beta=1.0)
 
 
-class RKDAngleParams(BaseModel):
-    """Parameters of angle-wise RKD."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    chunk_size: int | None = Field(
-        None, ge=1, description="Anchors per chunk (memory bound); None = chosen from B and D."
-    )
-
-
-@register("loss", "rkd-distance", params=NoParams, term="relations", needs=(), inputs="embeddings")
+@register(spec=RKDDistanceSpec, needs=(), inputs="embeddings")
 class RKDDistance(DistillationLoss):
     """Distance-wise RKD (Park et al. 2019): module form of :func:`rkd_distance`."""
+
+    params_model = RKDDistanceSpec
 
     def forward(
         self,
@@ -138,12 +130,12 @@ class RKDDistance(DistillationLoss):
         return rkd_distance(s, teacher(t))
 
 
-@register("loss", "rkd-angle", params=RKDAngleParams, term="relations", needs=(), inputs="embeddings")
+@register(spec=RKDAngleSpec, needs=(), inputs="embeddings")
 class RKDAngle(DistillationLoss):
     """Angle-wise RKD (Park et al. 2019): module form of :func:`rkd_angle`."""
 
-    params_model = RKDAngleParams
-    config: RKDAngleParams
+    params_model = RKDAngleSpec
+    config: RKDAngleSpec
 
     def forward(
         self,
@@ -156,9 +148,11 @@ class RKDAngle(DistillationLoss):
         return rkd_angle(s, teacher(t), self.config.chunk_size)
 
 
-@register("loss", "rkd-area", params=NoParams, term="relations", needs=(), inputs="embeddings")
+@register(spec=RKDAreaSpec, needs=(), inputs="embeddings")
 class RKDArea(DistillationLoss):
     """Area-wise RKD (seed 002): module form of :func:`rkd_area`."""
+
+    params_model = RKDAreaSpec
 
     def forward(
         self,

@@ -6,11 +6,11 @@ import math
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor
 
 from kdtaxonomy.losses.base import DistillationLoss, flat, teacher
-from kdtaxonomy.registry import NoParams, register
+from kdtaxonomy.registry import register
+from kdtaxonomy.specs.losses import CorrelationCongruenceSpec, SimilarityPreservingSpec
 
 
 def similarity_preserving(s_feat: Tensor, t_feat: Tensor) -> Tensor:
@@ -58,26 +58,11 @@ def correlation_congruence(s_emb: Tensor, t_emb: Tensor, gamma: float = 0.4, ord
     return (c_t - c_s).pow(2).sum() / (b * b)
 
 
-class CorrelationParams(BaseModel):
-    """Parameters of correlation congruence."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    gamma: float = Field(
-        0.4, gt=0, description="RBF kernel width gamma in exp(-gamma ||x-y||^2) (paper: 0.4)."
-    )
-    order: int | None = Field(
-        2,
-        ge=0,
-        description="Taylor expansion order P of the kernel (paper: 2); None = exact Gaussian kernel.",
-    )
-
-
-@register(
-    "loss", "similarity-preserving", params=NoParams, term="similarity-matrix", needs=(), inputs="features"
-)
+@register(spec=SimilarityPreservingSpec, needs=(), inputs="features")
 class SimilarityPreserving(DistillationLoss):
     """Similarity-preserving KD (Tung & Mori 2019): module form of :func:`similarity_preserving`."""
+
+    params_model = SimilarityPreservingSpec
 
     def forward(
         self,
@@ -90,19 +75,12 @@ class SimilarityPreserving(DistillationLoss):
         return similarity_preserving(s, teacher(t))
 
 
-@register(
-    "loss",
-    "correlation-congruence",
-    params=CorrelationParams,
-    term="relations",
-    needs=(),
-    inputs="embeddings",
-)
+@register(spec=CorrelationCongruenceSpec, needs=(), inputs="embeddings")
 class CorrelationCongruence(DistillationLoss):
     """Correlation congruence (Peng et al. 2019): module form of :func:`correlation_congruence`."""
 
-    params_model = CorrelationParams
-    config: CorrelationParams
+    params_model = CorrelationCongruenceSpec
+    config: CorrelationCongruenceSpec
 
     def forward(
         self,

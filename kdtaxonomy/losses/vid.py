@@ -6,11 +6,11 @@ import math
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
 
 from kdtaxonomy.losses.base import DistillationLoss, conv1x1, flat, numel, pool_to, require_shapes, teacher
 from kdtaxonomy.registry import register
+from kdtaxonomy.specs.losses import VIDSpec
 
 
 def vid_variance(alpha: Tensor, eps: float = 1e-5) -> Tensor:
@@ -38,20 +38,6 @@ def vid(s_regressed_mean: Tensor, t_feat: Tensor, alpha: Tensor, eps: float = 1e
     return nll.sum() / (t_feat.shape[0] * positions)
 
 
-class VIDParams(BaseModel):
-    """Parameters of variational information distillation."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    init_variance: float = Field(
-        5.0, gt=0, description="Initial per-channel variance sigma_c^2 (alpha initialised to match)."
-    )
-    eps: float = Field(1e-5, gt=0, description="Variance floor eps in sigma_c^2 = softplus(alpha_c) + eps.")
-    hidden: int | None = Field(
-        None, ge=1, description="Hidden width of the mean regressor (None = teacher channels/size)."
-    )
-
-
 def _mlp(c_in: int, hidden: int, c_out: int, dims: int) -> nn.Sequential:
     """Three 1x1 convolutions (or linear layers when ``dims == 0``) with ReLUs in between."""
 
@@ -63,7 +49,7 @@ def _mlp(c_in: int, hidden: int, c_out: int, dims: int) -> nn.Sequential:
     )
 
 
-@register("loss", "vid", params=VIDParams, term="mutual-information", needs=(), inputs="features")
+@register(spec=VIDSpec, needs=(), inputs="features")
 class VID(DistillationLoss):
     """Variational information distillation (Ahn et al. 2019): module form of :func:`vid`.
 
@@ -72,8 +58,8 @@ class VID(DistillationLoss):
     teacher's spatial size) and the per-channel variance parameter ``alpha`` (``nn.Parameter``).
     """
 
-    params_model = VIDParams
-    config: VIDParams
+    params_model = VIDSpec
+    config: VIDSpec
 
     def build(self) -> None:
         require_shapes(self)

@@ -1,0 +1,256 @@
+"""Specs of the distillation losses (kind ``loss``), importable without torch.
+
+Each spec is the parameter model of one registered loss module (``kdtaxonomy.losses``), which registers
+itself with ``@register(spec=TheSpec, needs=..., inputs=...)``. The field docstrings are the parameter
+documentation shown by the catalog.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field
+
+from kdtaxonomy.specs import Spec
+
+DEFAULT_BANDWIDTHS: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0)
+"""Default standard deviations of the summed Gaussian kernels of the MMD loss."""
+
+
+class LossSpec(Spec):
+    """Base of the loss specs."""
+
+    kind: ClassVar[str] = "loss"
+
+
+# --- logits ------------------------------------------------------------------------------------------------
+
+
+class SoftLabelKDSpec(LossSpec):
+    """Soft-label KD: Hinton et al. 2015, "Distilling the Knowledge in a Neural Network"."""
+
+    key: ClassVar[str] = "soft-label-kd"
+    term: ClassVar[str | None] = "soft-labels"
+
+    temperature: float = Field(default=4.0, gt=0)
+    """Softmax temperature T (also scales the loss by T^2)."""
+
+
+class HardLabelKDSpec(LossSpec):
+    """Hard-label KD: cross-entropy against the teacher's argmax (Hinton et al. 2015, "Distilling the
+    Knowledge in a Neural Network", hard targets)."""
+
+    key: ClassVar[str] = "hard-label-kd"
+    term: ClassVar[str | None] = "hard-labels"
+
+
+class ConditionalKDSpec(LossSpec):
+    """Conditional teacher-student learning: Meng et al. 2019, "Conditional Teacher-Student Learning"
+    (ICASSP)."""
+
+    key: ClassVar[str] = "conditional-kd"
+    term: ClassVar[str | None] = "soft-labels"
+
+    temperature: float = Field(default=1.0, gt=0)
+    """Temperature of the soft branch (Meng et al.: 1)."""
+
+
+class WeightedKDSpec(LossSpec):
+    """Teacher-confidence-weighted soft-label KD (Hinton et al. 2015, "Distilling the Knowledge in a Neural
+    Network", with per-sample weights from the teacher's confidence in the true class)."""
+
+    key: ClassVar[str] = "weighted-kd"
+    term: ClassVar[str | None] = "soft-labels"
+
+    temperature: float = Field(default=4.0, gt=0)
+    """Softmax temperature T (also scales the loss by T^2)."""
+
+
+class MultiTeacherKDSpec(LossSpec):
+    """Multi-teacher KD with a weighted ensemble of soft targets: You et al. 2017, "Learning from Multiple
+    Teacher Networks" (KDD)."""
+
+    key: ClassVar[str] = "multi-teacher-kd"
+    term: ClassVar[str | None] = "soft-labels"
+
+    temperature: float = Field(default=4.0, gt=0)
+    """Softmax temperature T (also scales the loss by T^2)."""
+    weights: list[float] | None = None
+    """Non-negative teacher weights (normalised to sum 1); None = uniform."""
+
+
+class DKDSpec(LossSpec):
+    """Decoupled KD: Zhao et al. 2022, "Decoupled Knowledge Distillation" (CVPR); paper defaults for
+    CIFAR-100."""
+
+    key: ClassVar[str] = "dkd"
+    term: ClassVar[str | None] = "soft-labels"
+
+    alpha: float = Field(default=1.0, ge=0)
+    """Weight of target-class KD (TCKD)."""
+    beta: float = Field(default=8.0, ge=0)
+    """Weight of non-target-class KD (NCKD)."""
+    temperature: float = Field(default=4.0, gt=0)
+    """Softmax temperature T (each part is scaled by T^2)."""
+    warmup_epochs: int = Field(default=20, ge=0)
+    """Linear warm-up length in epochs (stored for the pipeline; see DKD.warmup_factor). 0 disables the
+    warm-up."""
+
+
+class DMLSpec(LossSpec):
+    """Deep mutual learning: Zhang et al. 2018, "Deep Mutual Learning" (CVPR)."""
+
+    key: ClassVar[str] = "dml"
+    term: ClassVar[str | None] = "soft-labels"
+
+    temperature: float = Field(default=1.0, gt=0)
+    """Softmax temperature (DML uses plain softmax, T=1)."""
+
+
+# --- features ----------------------------------------------------------------------------------------------
+
+
+class FitNetsSpec(LossSpec):
+    """FitNets hint loss: Romero et al. 2015, "FitNets: Hints for Thin Deep Nets" (ICLR)."""
+
+    key: ClassVar[str] = "fitnets"
+    term: ClassVar[str | None] = "deep-features"
+
+
+class AssistantFeatureMatchingSpec(LossSpec):
+    """Assistant feature matching: the feature term of Eq. (5) of seed 004 (Ghosh Dastidar et al.,
+    teacher -> Conv-LSTM assistant -> CNN student)."""
+
+    key: ClassVar[str] = "assistant-feature-matching"
+    term: ClassVar[str | None] = "deep-features"
+
+    lam: float = Field(default=0.4, ge=0)
+    """Weight lambda of the feature KL term (paper: 0.4)."""
+
+
+class AttentionTransferSpec(LossSpec):
+    """Attention transfer: Zagoruyko & Komodakis 2017, "Paying More Attention to Attention" (ICLR)."""
+
+    key: ClassVar[str] = "attention-transfer"
+    term: ClassVar[str | None] = "attention-maps"
+
+    p: float = Field(default=2.0, gt=0)
+    """Exponent of the activation-based attention map (paper: 2)."""
+
+
+class SimilarityPreservingSpec(LossSpec):
+    """Similarity-preserving KD: Tung & Mori 2019, "Similarity-Preserving Knowledge Distillation" (ICCV)."""
+
+    key: ClassVar[str] = "similarity-preserving"
+    term: ClassVar[str | None] = "similarity-matrix"
+
+
+class VIDSpec(LossSpec):
+    """Variational information distillation: Ahn et al. 2019, "Variational Information Distillation for
+    Knowledge Transfer" (CVPR)."""
+
+    key: ClassVar[str] = "vid"
+    term: ClassVar[str | None] = "mutual-information"
+
+    init_variance: float = Field(default=5.0, gt=0)
+    """Initial per-channel variance sigma_c^2 (alpha initialised to match)."""
+    eps: float = Field(default=1e-5, gt=0)
+    """Variance floor eps in sigma_c^2 = softplus(alpha_c) + eps."""
+    hidden: int | None = Field(default=None, ge=1)
+    """Hidden width of the mean regressor (None = teacher channels/size)."""
+
+
+class NSTSpec(LossSpec):
+    """Neuron selectivity transfer: Huang & Wang 2017, "Like What You Like: Knowledge Distill via Neuron
+    Selectivity Transfer"."""
+
+    key: ClassVar[str] = "nst"
+    term: ClassVar[str | None] = "distributions"
+
+
+# --- embeddings --------------------------------------------------------------------------------------------
+
+
+class CorrelationCongruenceSpec(LossSpec):
+    """Correlation congruence: Peng et al. 2019, "Correlation Congruence for Knowledge Distillation"
+    (ICCV)."""
+
+    key: ClassVar[str] = "correlation-congruence"
+    term: ClassVar[str | None] = "relations"
+
+    gamma: float = Field(default=0.4, gt=0)
+    """RBF kernel width gamma in exp(-gamma ||x-y||^2) (paper: 0.4)."""
+    order: int | None = Field(default=2, ge=0)
+    """Taylor expansion order P of the kernel (paper: 2); None = exact Gaussian kernel."""
+
+
+class PKTSpec(LossSpec):
+    """Probabilistic knowledge transfer: Passalis & Tefas 2018, "Learning Deep Representations with
+    Probabilistic Knowledge Transfer" (ECCV)."""
+
+    key: ClassVar[str] = "pkt"
+    term: ClassVar[str | None] = "distributions"
+
+    eps: float = Field(default=1e-7, gt=0)
+    """Numerical epsilon in the normalisation and the logarithm."""
+
+
+class RKDDistanceSpec(LossSpec):
+    """Distance-wise RKD: Park et al. 2019, "Relational Knowledge Distillation" (CVPR)."""
+
+    key: ClassVar[str] = "rkd-distance"
+    term: ClassVar[str | None] = "relations"
+
+
+class RKDAngleSpec(LossSpec):
+    """Angle-wise RKD: Park et al. 2019, "Relational Knowledge Distillation" (CVPR)."""
+
+    key: ClassVar[str] = "rkd-angle"
+    term: ClassVar[str | None] = "relations"
+
+    chunk_size: int | None = Field(default=None, ge=1)
+    """Anchors per chunk (memory bound); None = chosen from B and D."""
+
+
+class RKDAreaSpec(LossSpec):
+    """Area-wise RKD: seed 002, Cho, Park & Lim 2023, "Area-wise relational knowledge distillation"."""
+
+    key: ClassVar[str] = "rkd-area"
+    term: ClassVar[str | None] = "relations"
+
+
+class MMDSpec(LossSpec):
+    """Maximum mean discrepancy of the embeddings: seed 003, Zhang, Chen & Qian, "Knowledge Distillation from
+    Multi-Modality to Single-Modality for Person Verification", Eq. (5)-(6)."""
+
+    key: ClassVar[str] = "mmd"
+    term: ClassVar[str | None] = "distributions"
+
+    bandwidths: tuple[float, ...] = Field(default=DEFAULT_BANDWIDTHS, min_length=1)
+    """Standard deviations sigma of the summed Gaussian kernels (seed 003 uses 5 kernels; their widths are
+    not reported)."""
+
+
+class CosineEmbeddingSpec(LossSpec):
+    """Cosine embedding distillation: seed 003, Zhang, Chen & Qian, "Knowledge Distillation from
+    Multi-Modality to Single-Modality for Person Verification", Eq. (4)."""
+
+    key: ClassVar[str] = "cosine-embedding"
+    term: ClassVar[str | None] = "embeddings"
+
+
+class CRDSpec(LossSpec):
+    """Contrastive representation distillation: Tian, Krishnan & Isola 2020, "Contrastive Representation
+    Distillation" (ICLR); paper defaults."""
+
+    key: ClassVar[str] = "crd"
+    term: ClassVar[str | None] = "contrastive-representations"
+
+    feat_dim: int = Field(default=128, ge=1)
+    """Dimension of the L2-normalised embedding heads."""
+    num_negatives: int = Field(default=4096, ge=1)
+    """Negatives K per positive (capped at num_samples - 1)."""
+    temperature: float = Field(default=0.07, gt=0)
+    """NCE temperature tau."""
+    momentum: float = Field(default=0.5, ge=0, le=1)
+    """Momentum of the memory-bank update."""
