@@ -156,6 +156,7 @@ def validate_paths(paths: Iterable[Path], vocabulary: Vocabulary) -> tuple[list[
     """Validate files and directories; returns valid entries and every problem found."""
     files, problems = _entry_files(paths)
     entries: list[tuple[Path, Entry]] = []
+    lines: dict[Path, Document] = {}
     for path in files:
         if not is_slug(path.stem):
             problems.append(Problem(str(path), "file name must be a slug id like 'ahn2019-vid.yaml'"))
@@ -165,13 +166,14 @@ def validate_paths(paths: Iterable[Path], vocabulary: Vocabulary) -> tuple[list[
             problems.append(Problem(str(path), exc.reason, exc.line))
             continue
         entry, found = validate_document(path, doc, vocabulary)
+        lines[path] = doc
         problems.extend(found)
         if entry is not None:
             entries.append((path, entry))
     problems.extend(cross_check(entries))
     from kdtaxonomy import checks
 
-    problems.extend(checks.run_extra_checks(entries, vocabulary))
+    problems.extend(checks.run_extra_checks(entries, vocabulary, lines))
     return [e for _, e in entries], problems
 
 

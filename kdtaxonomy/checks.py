@@ -4,15 +4,31 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from kdtaxonomy.schema import Entry
 from kdtaxonomy.vocabulary import Vocabulary
+from kdtaxonomy.yamlio import Document, Loc
 
-
-def run_extra_checks(entries: list[tuple[Path, Entry]], vocabulary: Vocabulary) -> list[object]:
-    """Problems that need the whole catalog: survey rows claimed twice."""
+if TYPE_CHECKING:
     from kdtaxonomy.catalog import Problem
 
-    problems: list[object] = []
+
+def _line(docs: dict[Path, Document], path: Path, loc: Loc) -> int | None:
+    doc = docs.get(path)
+    return doc.line_of(loc) if doc else None
+
+
+def run_extra_checks(
+    entries: list[tuple[Path, Entry]], vocabulary: Vocabulary, docs: dict[Path, Document] | None = None
+) -> list[Problem]:
+    """Problems that need the whole catalog or the component specs: survey rows claimed twice, recipes whose
+    components or parameters do not exist."""
+    from kdtaxonomy.catalog import Problem
+    from kdtaxonomy.recipe import RecipeError, resolve
+
+    problems: list[Problem] = []
+    docs = docs or {}
     rows: dict[str, str] = {}
     for path, entry in entries:
         for index, config in enumerate(entry.configurations):
@@ -25,9 +41,15 @@ def run_extra_checks(entries: list[tuple[Path, Entry]], vocabulary: Vocabulary) 
                     Problem(
                         str(path),
                         f"survey row {row.work!r} is already encoded by {rows[row.work]}",
-                        None,
+                        _line(docs, path, ("configurations", index, "survey_row", "work")),
                         f"configurations.{index}.survey_row.work",
                     )
                 )
             rows[row.work] = owner
+        for index, config in enumerate(entry.configurations):
+            try:
+                resolve(config, entry.id)
+            except RecipeError as exc:
+                line = _line(docs, path, ("configurations", index, "implementation"))
+                problems.append(Problem(str(path), f"recipe: {exc}", line, f"configurations.{index}.implementation"))
     return problems

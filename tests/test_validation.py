@@ -33,6 +33,15 @@ EXPECTED: dict[str, tuple[int | None, str | None, str]] = {
     "deeply-nested.yaml": (2, None, "nesting deeper than 40 levels"),
     "duplicate-key.yaml": (5, None, "duplicate key 'year' (first at line 4)"),
     "unknown-reference.yaml": (None, "related.0", "unknown entry id 'no-such-entry'"),
+    "unknown-component.yaml": (
+        18, "configurations.0.implementation", "recipe: knowledge.0.component: unknown loss 'soft-label-kdd'. Did you mean: soft-label-kd"
+    ),
+    "bad-parameter.yaml": (
+        18, "configurations.0.implementation", "recipe: knowledge.0.params.temperature: Input should be greater than 0"
+    ),
+    "unknown-dataset.yaml": (
+        18, "configurations.0.implementation", "recipe: dataset.component: unknown dataset 'mnist-2d'. Did you mean: mnist1d"
+    ),
 }
 
 

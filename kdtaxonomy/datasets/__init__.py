@@ -17,7 +17,9 @@ from kdtaxonomy.registry import REGISTRY
 from kdtaxonomy.specs.datasets import DatasetSpec
 
 
-def build_dataset(spec: DatasetSpec | str, params: Mapping[str, Any] | None = None, *, seed: int = 0) -> DataBundle:
+def build_dataset(
+    spec: DatasetSpec | str, params: Mapping[str, Any] | None = None, *, seed: int = 0
+) -> DataBundle:
     """Build a registered dataset from its spec, or from its key and parameters."""
     if isinstance(spec, str):
         component = REGISTRY.get("dataset", spec)

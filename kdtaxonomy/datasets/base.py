@@ -10,8 +10,11 @@ from torch import Tensor
 
 
 def cache_dir() -> Path:
-    """Folder for cached generated data: ``$KDTAX_CACHE_DIR/datasets`` (default ``~/.cache/kdtaxonomy/datasets``)."""
-    base = os.environ.get("KDTAX_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kdtaxonomy"
+    """Folder of cached generated data: ``$KDTAX_CACHE_DIR/datasets`` or ``~/.cache/kdtaxonomy/datasets``."""
+    base = (
+        os.environ.get("KDTAX_CACHE_DIR")
+        or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kdtaxonomy"
+    )
     return Path(base) / "datasets"
 
 
@@ -34,9 +37,11 @@ def class_folders(root: Path, what: str) -> list[Path]:
 
 
 def files_with_suffix(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
-    """Files of ``folder`` whose suffix (case-insensitive) is one of ``suffixes``, sorted; none is an error."""
+    """Files of ``folder`` with one of ``suffixes`` (case-insensitive), sorted; none is an error."""
     files = sorted(
-        p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in suffixes
+        p
+        for p in folder.iterdir()
+        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in suffixes
     )
     if not files:
         raise ValueError(f"class folder {folder} is empty: it holds no {'/'.join(suffixes)} files")

@@ -1,4 +1,4 @@
-"""CIFAR-10 / CIFAR-100 through ``torchvision.datasets`` (``cifar``); torchvision is an optional dependency."""
+"""CIFAR-10 / CIFAR-100 through ``torchvision.datasets`` (``cifar``); torchvision is optional."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def _torchvision_datasets() -> Any:
 
 @register(spec=CifarSpec)
 def build(spec: CifarSpec, *, seed: int = 0) -> DataBundle:
-    """CIFAR-10 or CIFAR-100 via torchvision: x ``(N, 3, 32, 32)`` float32 (standardised per channel), y int64.
+    """CIFAR-10 or CIFAR-100 via torchvision: x ``(N, 3, 32, 32)`` float32 (standardised), y int64.
 
     Reads torchvision's files under ``root`` (downloading only with ``download: true``); raises
     :class:`MissingDependencyError` naming torchvision when it is not installed.
@@ -42,14 +42,20 @@ def build(spec: CifarSpec, *, seed: int = 0) -> DataBundle:
         require_dir(root, "CIFAR root")
     cls = datasets.CIFAR10 if spec.variant == "cifar10" else datasets.CIFAR100
     try:
-        splits = {name: cls(str(root), train=name == "train", download=spec.download) for name in ("train", "test")}
+        splits = {
+            name: cls(str(root), train=name == "train", download=spec.download) for name in ("train", "test")
+        }
     except RuntimeError as exc:  # torchvision: "Dataset not found or corrupted"
-        raise ValueError(f"cannot load {spec.variant} from {root}: {exc} (set download: true to fetch it)") from exc
+        raise ValueError(
+            f"cannot load {spec.variant} from {root}: {exc} (set download: true to fetch it)"
+        ) from exc
     xs: dict[str, torch.Tensor] = {}
     ys: dict[str, torch.Tensor] = {}
     for name, ds in splits.items():
         n = limit(len(ds.targets), spec.train_limit if name == "train" else spec.test_limit)
-        xs[name] = torch.from_numpy(np.asarray(ds.data[:n])).permute(0, 3, 1, 2).float().div(255.0).contiguous()
+        xs[name] = (
+            torch.from_numpy(np.asarray(ds.data[:n])).permute(0, 3, 1, 2).float().div(255.0).contiguous()
+        )
         ys[name] = torch.as_tensor(list(ds.targets[:n]), dtype=torch.int64)
     x_train, x_test = xs["train"], xs["test"]
     stats: dict[str, list[float]] | None = None

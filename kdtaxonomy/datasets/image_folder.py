@@ -38,7 +38,8 @@ def _pillow() -> types.ModuleType | None:
 
 
 def _header(data: bytes, path: Path, count: int) -> tuple[list[int], int]:
-    """``count`` integers after the 2-byte magic (skipping whitespace and ``#`` comments) and the offset after them."""
+    """``count`` integers after the 2-byte magic (skipping whitespace and ``#`` comments), and the offset
+    after them."""
     values: list[int] = []
     pos = 2
     while len(values) < count:
@@ -64,7 +65,9 @@ def read_netpbm(path: Path) -> FloatArray:
         raise ValueError(f"cannot read image {path}: {exc.strerror or exc}") from exc
     magic = data[:2]
     if magic not in (b"P2", b"P3", b"P5", b"P6"):
-        raise ValueError(f"cannot read image {path}: not a PGM/PPM file (magic {magic!r}; expected P2, P3, P5 or P6)")
+        raise ValueError(
+            f"cannot read image {path}: not a PGM/PPM file (magic {magic!r}; expected P2, P3, P5 or P6)"
+        )
     channels = 3 if magic in (b"P3", b"P6") else 1
     (width, height, maxval), pos = _header(data, path, 3)
     if width < 1 or height < 1 or not 0 < maxval < 65536:
@@ -98,8 +101,8 @@ def read_image(path: Path) -> FloatArray:
     image_module = _pillow()
     if image_module is None:
         raise ValueError(
-            f"cannot read image {path}: reading {path.suffix} files needs Pillow (pip install pillow), which is "
-            f"not installed; without it only {', '.join(NETPBM_SUFFIXES)} images can be read"
+            f"cannot read image {path}: reading {path.suffix} files needs Pillow (pip install pillow), "
+            f"which is not installed; without it only {', '.join(NETPBM_SUFFIXES)} images can be read"
         )
     try:
         with image_module.open(path) as img:
@@ -137,7 +140,8 @@ def _split_files(root: Path, split: str, classes: list[str] | None) -> list[tupl
     for class_dir in class_folders(folder, "image-folder split folder"):
         if classes is not None and class_dir.name not in classes:
             raise ValueError(
-                f"class folder {class_dir} has no counterpart in the training split (classes: {', '.join(classes)})"
+                f"class folder {class_dir} has no counterpart in the training split "
+                f"(classes: {', '.join(classes)})"
             )
         found += [(path, class_dir.name) for path in files_with_suffix(class_dir, IMAGE_SUFFIXES)]
     return found
@@ -155,20 +159,28 @@ def build(spec: ImageFolderSpec, *, seed: int = 0) -> DataBundle:
     train_files = _split_files(root, spec.train_split, None)
     classes = sorted({name for _, name in train_files})
     test_files = _split_files(root, spec.test_split, classes)
-    images = {"train": [read_image(p) for p, _ in train_files], "test": [read_image(p) for p, _ in test_files]}
+    images = {
+        "train": [read_image(p) for p, _ in train_files],
+        "test": [read_image(p) for p, _ in test_files],
+    }
     all_images = images["train"] + images["test"]
     channels = spec.channels or (1 if all(im.shape[2] == 1 for im in all_images) else 3)
     size: tuple[int, int] | None
     if spec.image_size is None:
         shapes = {im.shape[:2] for im in all_images}
         if len(shapes) > 1:
-            raise ValueError(f"images under {root} differ in size ({sorted(shapes)[:3]}...); set image_size to resize them")
+            raise ValueError(
+                f"images under {root} differ in size ({sorted(shapes)[:3]}...); set image_size to resize them"
+            )
         size = None
     elif isinstance(spec.image_size, int):
         size = (spec.image_size, spec.image_size)
     else:
         size = (int(spec.image_size[0]), int(spec.image_size[1]))
-    xs = {k: torch.stack([_to_tensor(im, channels, size, spec.interpolation) for im in v]) for k, v in images.items()}
+    xs = {
+        k: torch.stack([_to_tensor(im, channels, size, spec.interpolation) for im in v])
+        for k, v in images.items()
+    }
     label = {name: i for i, name in enumerate(classes)}
     ys = {
         "train": torch.tensor([label[c] for _, c in train_files], dtype=torch.int64),

@@ -59,7 +59,7 @@ def cache_path(spec: MNIST1DSpec) -> Path:
 
 
 def generate(spec: MNIST1DSpec) -> tuple[dict[str, Array], dict[str, Any]]:
-    """Run ``mnist1d.data.make_dataset``: arrays ``x``, ``y``, ``x_test``, ``y_test`` and the generator arguments.
+    """Run ``mnist1d.data.make_dataset``: arrays ``x``, ``y``, ``x_test``, ``y_test``, and the arguments used.
 
     The global ``random`` and ``numpy.random`` states are restored afterwards.
     """
@@ -135,7 +135,7 @@ def load_arrays(spec: MNIST1DSpec) -> tuple[dict[str, Array], dict[str, Any], di
 
 
 def spectral_view(x: Array) -> Array:
-    """Magnitude of the real FFT of every row of ``x`` (N, L), linearly resampled to L points (unstandardised)."""
+    """|rfft| of every row of ``x`` (N, L), linearly resampled to L points (not standardised)."""
     length = x.shape[-1]
     spectrum = np.abs(np.fft.rfft(x.astype(np.float64), axis=-1))
     bins = spectrum.shape[-1]
@@ -169,8 +169,12 @@ def _bundle(spec: MNIST1DSpec, name: str, *, two_view: bool) -> DataBundle:
         spec_train, spec_test = spectral_view(arrays["x"]), spectral_view(arrays["x_test"])
         mean, std = float(spec_train.mean()), float(spec_train.std())
         std = std if std > 1e-12 else 1.0
-        views["train"]["spectral"] = torch.from_numpy(((spec_train - mean) / std)[:n_train, None, :].astype(np.float32))
-        views["test"]["spectral"] = torch.from_numpy(((spec_test - mean) / std)[:n_test, None, :].astype(np.float32))
+        views["train"]["spectral"] = torch.from_numpy(
+            ((spec_train - mean) / std)[:n_train, None, :].astype(np.float32)
+        )
+        views["test"]["spectral"] = torch.from_numpy(
+            ((spec_test - mean) / std)[:n_test, None, :].astype(np.float32)
+        )
         info["views"] = {
             "spectral": {
                 "description": "|rfft(x)| linearly resampled to the signal length, standardised with the "
@@ -180,7 +184,9 @@ def _bundle(spec: MNIST1DSpec, name: str, *, two_view: bool) -> DataBundle:
             }
         }
     train = ArrayData.from_tensors(
-        torch.from_numpy(arrays["x"][:n_train, None, :].copy()), torch.from_numpy(arrays["y"][:n_train].copy()), views["train"]
+        torch.from_numpy(arrays["x"][:n_train, None, :].copy()),
+        torch.from_numpy(arrays["y"][:n_train].copy()),
+        views["train"],
     )
     test = ArrayData.from_tensors(
         torch.from_numpy(arrays["x_test"][:n_test, None, :].copy()),

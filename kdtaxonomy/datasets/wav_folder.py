@@ -84,8 +84,11 @@ def mel_to_hz(mel: Float64) -> Float64:
 
 
 def band_edges(n_bins: int, n_bands: int, sample_rate: int, scale: str) -> npt.NDArray[np.int64]:
-    """Bin edges ``e`` (length ``n_bands + 1``, ``e[0] = 0``, ``e[-1] = n_bins``) of the bands; band ``b`` sums
-    bins ``e[b] <= k < e[b + 1]``. Edges are equally spaced in mel or Hz, then spread so every band has a bin."""
+    """Bin edges ``e`` of the bands (length ``n_bands + 1``, ``e[0] = 0``, ``e[-1] = n_bins``).
+
+    Band ``b`` sums bins ``e[b] <= k < e[b + 1]``. Edges are equally spaced in mel or Hz, then spread so that
+    every band has at least one bin.
+    """
     if not 1 <= n_bands <= n_bins:
         raise ValueError(f"cannot split {n_bins} STFT bins into {n_bands} bands")
     nyquist = sample_rate / 2.0
@@ -118,7 +121,7 @@ def band_spectrogram(signal: Float64, n_fft: int, hop: int, edges: npt.NDArray[n
 def _stratified_split(
     files: list[tuple[Path, str]], fraction: float, seed: int
 ) -> tuple[list[tuple[Path, str]], list[tuple[Path, str]]]:
-    """Hold out ``round(fraction * n)`` files of every class (at least 1, at most ``n - 1``; none if ``n == 1``)."""
+    """Hold out ``round(fraction * n)`` files of each class (at least 1, at most ``n - 1``; 0 if ``n == 1``)."""
     rng = np.random.default_rng(seed)
     train: list[tuple[Path, str]] = []
     test: list[tuple[Path, str]] = []
@@ -143,8 +146,8 @@ def _class_files(folder: Path, what: str) -> list[tuple[Path, str]]:
 def build(spec: WavFolderSpec, *, seed: int = 0) -> DataBundle:
     """Sound classification folder (UrbanSound8K-style): x ``(N, n_bands, frames)`` float32 log band energies.
 
-    Every clip is resampled to ``sample_rate``, cut or padded to ``seconds``, turned into a magnitude STFT whose
-    bins are summed into ``n_bands`` mel- or linearly-spaced bands, and logged; bands are the channels and
+    Every clip is resampled to ``sample_rate``, cut or padded to ``seconds``, turned into a magnitude STFT
+    whose bins are summed into ``n_bands`` mel- or linearly-spaced bands, and logged; bands are the channels and
     frames the length, so 1-D models apply directly. Without ``train``/``test`` folders, ``test_fraction`` of
     every class is held out by a stratified draw seeded with ``split_seed`` (default: the run ``seed``).
     """
@@ -156,7 +159,9 @@ def build(spec: WavFolderSpec, *, seed: int = 0) -> DataBundle:
         test_files = _class_files(root / "test", "wav-folder split folder")
     else:
         layout = f"class folders, stratified split (test_fraction={spec.test_fraction}, seed={split_seed})"
-        train_files, test_files = _stratified_split(_class_files(root, "wav-folder root"), spec.test_fraction, split_seed)
+        train_files, test_files = _stratified_split(
+            _class_files(root, "wav-folder root"), spec.test_fraction, split_seed
+        )
     classes = sorted({c for _, c in train_files})
     unknown = sorted({c for _, c in test_files} - set(classes))
     if unknown:

@@ -2,8 +2,9 @@
 
 Each builder has the signature ``build(spec, *, input_shape, num_classes) -> nn.Module`` and returns a
 :class:`~kdtaxonomy.models.base.FeatureClassifier` (``forward(x)`` gives logits; ``locations`` names the
-feature locations ``block1``..., ``embedding``; ``classifier`` is the final linear layer). The register entry's
-``extra["input_dims"]`` lists the spatial dimensionalities a builder accepts (1: ``(C, L)``, 2: ``(C, H, W)``).
+feature locations ``block1``..., ``embedding``; ``classifier`` is the final linear layer). The register
+entry's ``extra["input_dims"]`` lists the spatial dimensionalities a builder accepts (1: ``(C, L)``,
+2: ``(C, H, W)``).
 """
 
 from __future__ import annotations
@@ -39,4 +40,13 @@ def build_model(
     return model
 
 
-__all__ = ["FeatureClassifier", "build_model", "cnn", "conv_lstm", "count_parameters", "lstm", "mlp", "resnet"]
+__all__ = [
+    "FeatureClassifier",
+    "build_model",
+    "cnn",
+    "conv_lstm",
+    "count_parameters",
+    "lstm",
+    "mlp",
+    "resnet",
+]

@@ -74,11 +74,15 @@ def spatial_dims(input_shape: Sequence[int], allowed: Sequence[int], model: str)
     dims = len(input_shape) - 1
     if dims not in allowed or any(int(d) < 1 for d in input_shape):
         wanted = " or ".join({1: "(C, L)", 2: "(C, H, W)"}[d] for d in allowed)
-        raise ValueError(f"model {model!r} takes inputs of shape {wanted} (no batch dimension), got {tuple(input_shape)}")
+        raise ValueError(
+            f"model {model!r} takes inputs of shape {wanted} (no batch dimension), got {tuple(input_shape)}"
+        )
     return dims
 
 
-def conv(dims: int, cin: int, cout: int, kernel_size: int, *, stride: int = 1, bias: bool = True) -> nn.Module:
+def conv(
+    dims: int, cin: int, cout: int, kernel_size: int, *, stride: int = 1, bias: bool = True
+) -> nn.Module:
     """A 1-D or 2-D convolution with 'same' padding for odd kernels."""
     cls = nn.Conv1d if dims == 1 else nn.Conv2d
     return cls(cin, cout, kernel_size, stride=stride, padding=kernel_size // 2, bias=bias)
@@ -135,7 +139,8 @@ class SequencePool(nn.Module):
     """Summarise a sequence map ``(B, D, L)`` into ``(B, D)``.
 
     ``last``: the last step; for a bidirectional output (``bidirectional=True``) the forward half at the last
-    step and the backward half at the first step (each direction's final state). ``mean``: the mean over steps.
+    step and the backward half at the first step (each direction's final state). ``mean``: the mean over
+    steps.
     """
 
     def __init__(self, mode: str = "last", *, bidirectional: bool = False) -> None:

@@ -39,10 +39,10 @@ def _cnn(
 
 @register(spec=CNN1dSpec, input_dims=(1,))
 def build_cnn1d(spec: CNN1dSpec, *, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
-    """1-D CNN: ``depth`` blocks of Conv1d + BatchNorm + ReLU + max pooling by 2, global average pooling, linear.
+    """1-D CNN: ``depth`` blocks of Conv1d, BatchNorm, ReLU, max pooling; global average pooling; linear.
 
-    Block ``i`` (from 0) has ``width * 2**min(i, 2)`` channels; locations ``block1``... are the blocks' outputs
-    ``(B, C, L)`` and ``embedding`` the pooled vector ``(B, C)``.
+    Block ``i`` (from 0) has ``width * 2**min(i, 2)`` channels; locations ``block1``... are the blocks'
+    outputs     ``(B, C, L)`` and ``embedding`` the pooled vector ``(B, C)``.
     """
     spatial_dims(input_shape, (1,), "cnn1d")
     cfg = spec.resolved()
@@ -59,10 +59,10 @@ def build_cnn1d(spec: CNN1dSpec, *, input_shape: tuple[int, ...], num_classes: i
 
 @register(spec=CNN2dSpec, input_dims=(2,))
 def build_cnn2d(spec: CNN2dSpec, *, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
-    """2-D CNN: ``depth`` blocks of Conv2d + BatchNorm + ReLU + 2 x 2 max pooling, global average pooling, linear.
+    """2-D CNN: ``depth`` blocks of Conv2d, BatchNorm, ReLU, max pooling; global average pooling; linear.
 
-    Block ``i`` (from 0) has ``width * 2**min(i, 2)`` channels; locations ``block1``... are the blocks' outputs
-    ``(B, C, H, W)`` and ``embedding`` the pooled vector ``(B, C)``.
+    Block ``i`` (from 0) has ``width * 2**min(i, 2)`` channels; locations ``block1``... are the blocks'
+    outputs     ``(B, C, H, W)`` and ``embedding`` the pooled vector ``(B, C)``.
     """
     spatial_dims(input_shape, (2,), "cnn2d")
     cfg = spec.resolved()

@@ -16,7 +16,10 @@ CHANNEL_RATIOS = (1.0, 2.0, 4.0, 300 / 64)
 
 def conv_channels(width: int, layers: int) -> list[int]:
     """Channels of the convolutions: the paper's ratios, then doubling beyond four layers."""
-    ratios = [CHANNEL_RATIOS[i] if i < len(CHANNEL_RATIOS) else CHANNEL_RATIOS[-1] * 2 ** (i - 3) for i in range(layers)]
+    ratios = [
+        CHANNEL_RATIOS[i] if i < len(CHANNEL_RATIOS) else CHANNEL_RATIOS[-1] * 2 ** (i - 3)
+        for i in range(layers)
+    ]
     return [max(1, round(width * r)) for r in ratios]
 
 
@@ -48,7 +51,9 @@ def build(spec: ConvLSTMSpec, *, input_shape: tuple[int, ...], num_classes: int)
         body[f"block{len(body) + 1}"] = block
         cin = block.out_channels
     dropout = float(cfg["dropout"])
-    head = nn.Sequential(nn.Linear(cin, hidden), nn.ReLU(inplace=True), *([nn.Dropout(dropout)] if dropout > 0 else []))
+    head = nn.Sequential(
+        nn.Linear(cin, hidden), nn.ReLU(inplace=True), *([nn.Dropout(dropout)] if dropout > 0 else [])
+    )
     return FeatureClassifier(
         body,
         pool=SequencePool("last", bidirectional=True),

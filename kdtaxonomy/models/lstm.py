@@ -13,7 +13,7 @@ from kdtaxonomy.specs.models import LSTMSpec
 
 @register(spec=LSTMSpec, input_dims=(1,))
 def build(spec: LSTMSpec, *, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
-    """Stacked LSTM: the input ``(B, C, L)`` is read as ``L`` steps of ``C`` features, one LSTM layer per block.
+    """Stacked LSTM: the input ``(B, C, L)`` is read as ``L`` steps of ``C`` features; one layer per block.
 
     Each layer is its own block, so locations ``block1``... give every layer's sequence features as a map
     ``(B, hidden * directions, L)``; ``embedding`` is the last step of the top layer (or the mean over steps).

@@ -14,9 +14,10 @@ from kdtaxonomy.specs.models import MLPSpec
 
 @register(spec=MLPSpec, input_dims=(1, 2))
 def build(spec: MLPSpec, *, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
-    """Multi-layer perceptron: flatten, then ``depth`` blocks of Linear + ReLU (+ dropout), then a linear classifier.
+    """Multi-layer perceptron: flatten, ``depth`` blocks of Linear + ReLU (+ dropout), a linear classifier.
 
-    Locations ``block1``... are the hidden layers' outputs, vectors ``(B, width)``; ``embedding`` is the last one.
+    Locations ``block1``... are the hidden layers' outputs, vectors ``(B, width)``; ``embedding`` is the
+    last one.
     """
     spatial_dims(input_shape, (1, 2), "mlp")
     cfg = spec.resolved()

@@ -12,7 +12,7 @@ from kdtaxonomy.specs.models import ResNet1dSpec, ResNet2dSpec
 
 
 class BasicBlock(nn.Module):
-    """Two 3-tap (3 x 3) convolutions with BatchNorm, plus a shortcut (1 x 1 convolution when the shape changes)."""
+    """Two 3-tap (3 x 3) convolutions with BatchNorm and a shortcut (1 x 1 convolution if the shape changes)."""
 
     def __init__(self, dims: int, cin: int, cout: int, *, stride: int = 1) -> None:
         super().__init__()
@@ -54,7 +54,10 @@ def _resnet(
     cin = width
     for i in range(depth):
         cout = width * 2**i
-        stage = [BasicBlock(dims, cin if j == 0 else cout, cout, stride=2 if i > 0 and j == 0 else 1) for j in range(blocks)]
+        stage = [
+            BasicBlock(dims, cin if j == 0 else cout, cout, stride=2 if i > 0 and j == 0 else 1)
+            for j in range(blocks)
+        ]
         body[f"block{i + 1}"] = nn.Sequential(*stage)
         cin = cout
     return FeatureClassifier(
@@ -64,7 +67,7 @@ def _resnet(
 
 @register(spec=ResNet1dSpec, input_dims=(1,))
 def build_resnet1d(spec: ResNet1dSpec, *, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
-    """1-D ResNet: a Conv1d stem, ``depth`` stages of basic residual blocks (BatchNorm), global average pooling.
+    """1-D ResNet: Conv1d stem, ``depth`` stages of basic residual blocks (BatchNorm), global average pooling.
 
     Stage ``i`` (from 0) has ``width * 2**i`` channels and, after the first, halves the length; locations
     ``block1``... are the stages' outputs ``(B, C, L)`` and ``embedding`` the pooled vector ``(B, C)``.
@@ -84,7 +87,7 @@ def build_resnet1d(spec: ResNet1dSpec, *, input_shape: tuple[int, ...], num_clas
 
 @register(spec=ResNet2dSpec, input_dims=(2,))
 def build_resnet2d(spec: ResNet2dSpec, *, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
-    """2-D ResNet: a 3 x 3 stem, ``depth`` stages of basic residual blocks (BatchNorm), global average pooling.
+    """2-D ResNet: 3 x 3 stem, ``depth`` stages of basic residual blocks (BatchNorm), global average pooling.
 
     Stage ``i`` (from 0) has ``width * 2**i`` channels and, after the first, halves the resolution; locations
     ``block1``... are the stages' outputs ``(B, C, H, W)`` and ``embedding`` the pooled vector ``(B, C)``.

@@ -85,6 +85,11 @@ class Augment(Prep[AugmentSpec]):
         check_signal(x)
         if x.dim() == 3:
             return augment_signal(
-                x, generator, max_shift=s.max_shift, scale=s.scale, noise_std=s.noise_std, time_flip_p=s.time_flip_p
+                x,
+                generator,
+                max_shift=s.max_shift,
+                scale=s.scale,
+                noise_std=s.noise_std,
+                time_flip_p=s.time_flip_p,
             )
         return augment_image(x, generator, hflip_p=s.hflip_p, rotate90=s.rotate90)

@@ -53,10 +53,11 @@ class MNIST1DTwoViewSpec(MNIST1DSpec):
 
 
 class ImageFolderSpec(DatasetSpec):
-    """Images in class folders: ``root/<split>/<class>/*.png|jpg|jpeg|ppm|pgm`` with splits ``train``, ``test``.
+    """Images in class folders: ``root/<split>/<class>/*.png|jpg|jpeg|ppm|pgm``, splits ``train`` and ``test``.
 
     PNG and JPEG need Pillow; without it only the netpbm formats (.ppm, .pgm) are read. Images are resized
-    to ``image_size`` and scaled to [0, 1], then standardised per channel with the training split's statistics.
+    to ``image_size`` and scaled to [0, 1], then standardised per channel with the training split's
+    statistics.
     """
 
     key: ClassVar[str] = "image-folder"
@@ -134,7 +135,11 @@ class WavFolderSpec(DatasetSpec):
     @model_validator(mode="after")
     def _check_bands(self) -> WavFolderSpec:
         if self.n_bands > self.n_fft // 2 + 1:
-            raise ValueError(f"n_bands ({self.n_bands}) exceeds the {self.n_fft // 2 + 1} STFT bins of n_fft={self.n_fft}")
+            raise ValueError(
+                f"n_bands ({self.n_bands}) exceeds the {self.n_fft // 2 + 1} STFT bins of n_fft={self.n_fft}"
+            )
         if round(self.seconds * self.sample_rate) < self.n_fft:
-            raise ValueError(f"a clip of {self.seconds} s at {self.sample_rate} Hz is shorter than n_fft={self.n_fft}")
+            raise ValueError(
+                f"a clip of {self.seconds} s at {self.sample_rate} Hz is shorter than n_fft={self.n_fft}"
+            )
         return self

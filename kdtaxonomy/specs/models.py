@@ -74,7 +74,8 @@ class CNN1dSpec(ModelSpec):
     }
 
     width: int | None = Field(default=None, ge=1)
-    """Channels of the first block; block ``i`` (from 0) has ``width * 2**min(i, 2)`` (preset: 16, 16, 32, 32)."""
+    """Channels of the first block; block ``i`` (from 0) has ``width * 2**min(i, 2)`` (preset: 16, 16, 32,
+    32)."""
     depth: int | None = Field(default=None, ge=1)
     """Number of convolutional blocks (preset: 2, 3, 3, 4)."""
     kernel_size: int = Field(default=5, ge=1)
@@ -97,7 +98,8 @@ class ResNet1dSpec(ModelSpec):
     width: int | None = Field(default=None, ge=1)
     """Channels of the stem and the first stage; stage ``i`` has ``width * 2**i`` (preset: 10, 16, 16, 32)."""
     depth: int | None = Field(default=None, ge=1)
-    """Number of stages, each a location ``blockN``; stages after the first halve the length (preset: 2, 2, 3, 3)."""
+    """Number of stages, each a location ``blockN``; stages after the first halve the length (preset: 2, 2,
+    3, 3)."""
     blocks: int | None = Field(default=None, ge=1)
     """Basic residual blocks per stage (preset: 1, 1, 2, 2)."""
     stem_kernel_size: int = Field(default=5, ge=1)
@@ -127,12 +129,12 @@ class LSTMSpec(ModelSpec):
 
 
 class ConvLSTMSpec(ModelSpec):
-    """Convolutional layers followed by a stacked bidirectional LSTM and two linear layers (seed 004's assistant).
+    """Convolutions, then a stacked bidirectional LSTM and two linear layers (the assistant of seed 004).
 
     Mirrors, at small scale, the Conv-LSTM assistant of Ghosh Dastidar et al., "Exploring Knowledge
     Distillation of a Deep Neural Network for Multi-Script Identification" (seed 004): four 3-tap convolutions
-    of depths in the ratio 64:128:256:300, each followed by max pooling, a two-layer stacked bidirectional LSTM
-    and two linear layers. The ``medium`` and ``large`` presets keep this layout (four convolutions, two LSTM
+    of depths in the ratio 64:128:256:300, each followed by max pooling, a two-layer stacked bidirectional
+    LSTM and two linear layers. The ``medium`` and ``large`` presets keep this layout (four convolutions, two LSTM
     layers); ``tiny`` and ``small`` use fewer convolutions. 1-D inputs ``(C, L)`` use 1-D convolutions and run
     the LSTM along ``L``; image inputs ``(C, H, W)`` use 2-D convolutions, average the height away and run the
     LSTM along the width (the reading direction of the paper's scene-text images).
@@ -174,7 +176,8 @@ class CNN2dSpec(ModelSpec):
     }
 
     width: int | None = Field(default=None, ge=1)
-    """Channels of the first block; block ``i`` (from 0) has ``width * 2**min(i, 2)`` (preset: 12, 12, 24, 32)."""
+    """Channels of the first block; block ``i`` (from 0) has ``width * 2**min(i, 2)`` (preset: 12, 12, 24,
+    32)."""
     depth: int | None = Field(default=None, ge=1)
     """Number of convolutional blocks (preset: 2, 3, 3, 4)."""
     kernel_size: int = Field(default=3, ge=1)
@@ -197,7 +200,7 @@ class ResNet2dSpec(ModelSpec):
     width: int | None = Field(default=None, ge=1)
     """Channels of the stem and the first stage; stage ``i`` has ``width * 2**i`` (preset: 6, 12, 16, 16)."""
     depth: int | None = Field(default=None, ge=1)
-    """Number of stages, each a location ``blockN``; stages after the first halve the resolution (preset: 2, 2,
-    3, 3)."""
+    """Number of stages, each a location ``blockN``; stages after the first halve the resolution (preset:
+    2, 2, 3, 3)."""
     blocks: int | None = Field(default=None, ge=1)
     """Basic residual blocks per stage (preset: 1, 1, 1, 2)."""

@@ -106,7 +106,9 @@ class TruncateSpec(PrepSpec):
     @model_validator(mode="after")
     def _time_axis(self) -> TruncateSpec:
         if self.axis in (0, 1):
-            raise ValueError("axis must be a time/spatial axis (>= 2 or negative), not the batch or channel axis")
+            raise ValueError(
+                "axis must be a time/spatial axis (>= 2 or negative), not the batch or channel axis"
+            )
         return self
 
 

@@ -126,7 +126,9 @@ class Quantized(Construction[QuantizedSpec]):
                     weight.copy_(quantize_uniform(weight, s.bits, s.bucket_size))
         for _, layer in layers:
             if not parametrize.is_parametrized(layer, "weight"):
-                parametrize.register_parametrization(layer, "weight", UniformWeightQuantizer(s.bits, s.bucket_size))
+                parametrize.register_parametrization(
+                    layer, "weight", UniformWeightQuantizer(s.bits, s.bucket_size)
+                )
         return student
 
     def finalize(self, student: nn.Module) -> nn.Module:
@@ -134,7 +136,10 @@ class Quantized(Construction[QuantizedSpec]):
         return student
 
     def describe(self, student: nn.Module) -> dict[str, float]:
-        out: dict[str, float] = {"bits": float(self.spec.bits), "bucket_size": float(self.spec.bucket_size or 0)}
+        out: dict[str, float] = {
+            "bits": float(self.spec.bits),
+            "bucket_size": float(self.spec.bucket_size or 0),
+        }
         counts: list[int] = []
         with torch.no_grad():
             for name, layer in weight_layers(student):
