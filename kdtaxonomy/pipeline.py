@@ -86,6 +86,8 @@ class Distiller:
         self._registry = registry
         self._cache: list[Features] | None = None
         self._generator = torch.Generator().manual_seed(0)
+        self._seed = 0
+        self._augment_epoch = -1
 
     # -- features ---------------------------------------------------------------------------------------
     def _wanted(self, locations: Mapping[str, str]) -> dict[str, str]:
@@ -165,6 +167,9 @@ class Distiller:
         """The objective of one batch: ``ce_weight * CE + distillation`` (survey Eq. 1)."""
         self.transfer.epoch = epoch
         if self.augment is not None:
+            if epoch != self._augment_epoch:
+                self._augment_epoch = epoch
+                self._generator.manual_seed(self._seed * 1_000_003 + epoch)
             for key in {self.student_view, *self.teacher_views}:
                 for part in key.split("+"):
                     batch[part] = self.augment(batch[part], self._generator)
@@ -215,7 +220,8 @@ class Distiller:
         cache_teachers: bool = True,
     ) -> list[FitResult]:
         """Train the student (all construction rounds); returns one :class:`FitResult` per round."""
-        self._generator.manual_seed(seed)
+        self._seed = seed
+        self._augment_epoch = -1
         if isinstance(train, ArrayData):
             data = train
             if cache_teachers and self.augment is None:

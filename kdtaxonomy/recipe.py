@@ -22,7 +22,7 @@ from kdtaxonomy.specs import SpecError, get_spec
 KNOWLEDGE_DEFAULTS: dict[str, list[tuple[str, str, float]]] = {
     "soft-labels": [("soft-label-kd", "output", 1.0)],
     "hard-labels": [("hard-label-kd", "output", 1.0)],
-    "mutual-information": [("vid", "block2", 1.0)],
+    "mutual-information": [("vid", "block2", 0.05)],
     "deep-features": [("fitnets", "block2", 1.0)],
     "similarity-matrix": [("similarity-preserving", "block2", 1.0)],
     "relations": [("rkd-distance", "embedding", 1.0), ("rkd-angle", "embedding", 2.0)],

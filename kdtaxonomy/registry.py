@@ -12,6 +12,7 @@ nothing heavy: the modules that register components are imported lazily by :func
 
 from __future__ import annotations
 
+import builtins
 import difflib
 import fnmatch
 import importlib
@@ -163,7 +164,7 @@ class Registry:
             if fnmatch.fnmatchcase(key, pattern)
         ]
 
-    def by_term(self, kind: str, term: str) -> list[Component]:
+    def by_term(self, kind: str, term: str) -> builtins.list[Component]:
         """Components of ``kind`` that implement vocabulary ``term``."""
         return [c for c in self._items.get(kind, {}).values() if c.term == term]
 

@@ -228,6 +228,7 @@ class Runner:
             torch.manual_seed(self.opt.seed * 131 + peer.seed_offset)
             peers.append(build_model(peer.model, {"size": peer.size}, bundle, peer.view))
         augment = _online_augment(preps)
+        self.student_initial = {k: v.detach().clone() for k, v in model.state_dict().items()}
         distiller = Distiller(
             model, peers or sources, knowledge=self.recipe.knowledge, transfer=self.recipe.transfer,
             construction=self.recipe.student, student_view=self.plan.student_view,
@@ -240,6 +241,7 @@ class Runner:
                       max_steps=self.opt.max_steps or self.training.max_steps, seed=self.opt.seed * 131 + 4242,
                       checkpoint=(self.opt.out / "student.ckpt") if self.opt.out else None, resume=self.opt.resume,
                       progress=self.opt.progress, label="distilled student")
+        self.distiller = distiller
         return distiller
 
 

@@ -90,8 +90,12 @@ def read_netpbm(path: Path) -> FloatArray:
             raise ValueError(f"cannot read image {path}: truncated pixel data")
     if float(pixels.max(initial=0.0)) > maxval:
         raise ValueError(f"cannot read image {path}: pixel value above maxval {maxval}")
-    image: FloatArray = (pixels / maxval).reshape(height, width, channels)
-    return image
+    return _float32(pixels.reshape(height, width, channels) / maxval)
+
+
+def _float32(array: Any) -> FloatArray:
+    out: FloatArray = np.asarray(array, dtype=np.float32)
+    return out
 
 
 def read_image(path: Path) -> FloatArray:
@@ -109,14 +113,12 @@ def read_image(path: Path) -> FloatArray:
             img.load()
             mode = img.mode
             if mode in ("I", "I;16", "I;16B", "I;16L"):
-                grey = np.asarray(img, dtype=np.float32) / 65535.0
-                return np.clip(grey, 0.0, 1.0)[:, :, None]
+                return _float32(np.clip(np.asarray(img, dtype=np.float32) / 65535.0, 0.0, 1.0)[:, :, None])
             if mode == "F":
-                return np.clip(np.asarray(img, dtype=np.float32), 0.0, 1.0)[:, :, None]
+                return _float32(np.clip(np.asarray(img, dtype=np.float32), 0.0, 1.0)[:, :, None])
             if mode in ("1", "L", "LA"):
-                return (np.asarray(img.convert("L"), dtype=np.float32) / 255.0)[:, :, None]
-            rgb: FloatArray = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
-            return rgb
+                return _float32(np.asarray(img.convert("L"), dtype=np.float32)[:, :, None] / 255.0)
+            return _float32(np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0)
     except (OSError, ValueError, SyntaxError) as exc:  # Pillow's UnidentifiedImageError is an OSError
         raise ValueError(f"cannot read image {path}: {exc}") from exc
 

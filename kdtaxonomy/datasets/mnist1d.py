@@ -80,7 +80,7 @@ def generate(spec: MNIST1DSpec) -> tuple[dict[str, Array], dict[str, Any]]:
     finally:
         random.setstate(py_state)
         np.random.set_state(np_state)
-    arrays = {
+    arrays: dict[str, Array] = {
         "x": np.asarray(data["x"], dtype=np.float32),
         "y": np.asarray(data["y"], dtype=np.int64),
         "x_test": np.asarray(data["x_test"], dtype=np.float32),
@@ -115,7 +115,8 @@ def _read_cache(path: Path) -> tuple[dict[str, Array], dict[str, Any]] | None:
 
 def _write_cache(path: Path, arrays: dict[str, Array], args: dict[str, Any]) -> None:
     with atomic_writer(path, "wb") as handle:
-        np.savez(handle, args=np.array(json.dumps(args, sort_keys=True)), **arrays)
+        payload: dict[str, Any] = {"args": np.array(json.dumps(args, sort_keys=True)), **arrays}
+        np.savez(handle, **payload)
 
 
 def load_arrays(spec: MNIST1DSpec) -> tuple[dict[str, Array], dict[str, Any], dict[str, Any]]:

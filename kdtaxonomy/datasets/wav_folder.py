@@ -121,7 +121,7 @@ def band_spectrogram(signal: Float64, n_fft: int, hop: int, edges: npt.NDArray[n
 def _stratified_split(
     files: list[tuple[Path, str]], fraction: float, seed: int
 ) -> tuple[list[tuple[Path, str]], list[tuple[Path, str]]]:
-    """Hold out ``round(fraction * n)`` files of each class (at least 1, at most ``n - 1``; 0 if ``n == 1``)."""
+    """Hold out ``round(fraction * n)`` files per class (at least 1, at most ``n - 1``; 0 if ``n == 1``)."""
     rng = np.random.default_rng(seed)
     train: list[tuple[Path, str]] = []
     test: list[tuple[Path, str]] = []
@@ -147,9 +147,10 @@ def build(spec: WavFolderSpec, *, seed: int = 0) -> DataBundle:
     """Sound classification folder (UrbanSound8K-style): x ``(N, n_bands, frames)`` float32 log band energies.
 
     Every clip is resampled to ``sample_rate``, cut or padded to ``seconds``, turned into a magnitude STFT
-    whose bins are summed into ``n_bands`` mel- or linearly-spaced bands, and logged; bands are the channels and
-    frames the length, so 1-D models apply directly. Without ``train``/``test`` folders, ``test_fraction`` of
-    every class is held out by a stratified draw seeded with ``split_seed`` (default: the run ``seed``).
+    whose bins are summed into ``n_bands`` mel- or linearly-spaced bands, and logged; bands are the
+    channels and frames the length, so 1-D models apply directly. Without ``train``/``test`` folders,
+    ``test_fraction`` of every class is held out by a stratified draw seeded with ``split_seed`` (default:
+    the run ``seed``).
     """
     root = require_dir(Path(spec.root).expanduser(), "wav-folder root")
     split_seed = seed if spec.split_seed is None else spec.split_seed

@@ -12,7 +12,7 @@ from kdtaxonomy.specs.models import ResNet1dSpec, ResNet2dSpec
 
 
 class BasicBlock(nn.Module):
-    """Two 3-tap (3 x 3) convolutions with BatchNorm and a shortcut (1 x 1 convolution if the shape changes)."""
+    """Two 3-tap (3 x 3) convolutions with BatchNorm and a shortcut (1 x 1 convolution if shapes differ)."""
 
     def __init__(self, dims: int, cin: int, cout: int, *, stride: int = 1) -> None:
         super().__init__()

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import ClassVar
+from typing import ClassVar, cast
 
 import torch
 import torch.nn.functional as F
@@ -93,7 +93,7 @@ def logits_of(output: object) -> Tensor:
     if isinstance(output, Tensor):
         return output
     if isinstance(output, Mapping) and isinstance(output.get("logits"), Tensor):
-        return output["logits"]
+        return cast(Tensor, output["logits"])
     if isinstance(output, Sequence) and output and isinstance(output[0], Tensor):
         return output[0]
     raise TypeError(f"cannot read logits from a model output of type {type(output).__name__}")
@@ -157,7 +157,7 @@ class DataImpressions(Prep[DataImpressionsSpec]):
                         opt.zero_grad(set_to_none=True)
                         log_p = F.log_softmax(logits_of(teacher(x)) / s.temperature, dim=1)
                         loss = -(y * log_p).sum()
-                        loss.backward()
+                        loss.backward()  # type: ignore[no-untyped-call]
                         opt.step()
                     out[start:stop] = x.detach().cpu()
         finally:

@@ -41,10 +41,11 @@ def downsample_upsample(x: Tensor, factor: int, down: str = "area", up: str = "l
         return x.clone()
     size = tuple(int(n) for n in x.shape[2:])
     low_size = tuple(max(1, n // factor) for n in size)
+    low2 = (low_size[0], low_size[-1])
     dims = len(size)
     work = x if x.is_floating_point() else x.float()
     if down == "area":
-        low = F.adaptive_avg_pool1d(work, low_size) if dims == 1 else F.adaptive_avg_pool2d(work, low_size)
+        low = F.adaptive_avg_pool1d(work, low_size) if dims == 1 else F.adaptive_avg_pool2d(work, low2)
     elif down == "nearest":
         low = F.interpolate(work, size=low_size, mode="nearest")
     elif down == "linear":

@@ -44,7 +44,7 @@ def stratified_rows(y: Tensor, fraction: float, generator: torch.Generator, min_
 
 @register(spec=DecreaseDataSpec)
 class DecreaseData(Prep[DecreaseDataSpec]):
-    """Hinton et al. 2015 (survey [1], Ex. 2), Ahn et al. 2019 ([9]): a stratified fraction of the training data."""
+    """Hinton et al. 2015 (survey [1] Ex. 2), Ahn et al. 2019 ([9]): a stratified fraction of the data."""
 
     def apply(self, data: ArrayData, *, role: str, generator: torch.Generator) -> ArrayData:
         if not self.applies_to(role):
@@ -73,7 +73,7 @@ def truncate(x: Tensor, keep: float, mode: str = "zero", axis: int = -1) -> Tens
 
 @register(spec=TruncateSpec)
 class Truncate(Prep[TruncateSpec]):
-    """Wang et al. 2019 (survey [14]): early prediction, the student sees only the beginning of each sequence."""
+    """Wang et al. 2019 (survey [14]): early prediction, the student sees only the start of each sequence."""
 
     def _transform(self, data: ArrayData, role: str) -> ArrayData:
         if not self.applies_to(role):

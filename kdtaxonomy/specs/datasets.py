@@ -53,7 +53,7 @@ class MNIST1DTwoViewSpec(MNIST1DSpec):
 
 
 class ImageFolderSpec(DatasetSpec):
-    """Images in class folders: ``root/<split>/<class>/*.png|jpg|jpeg|ppm|pgm``, splits ``train`` and ``test``.
+    """Images in class folders: ``root/<split>/<class>/*.png|jpg|jpeg|ppm|pgm`` (splits ``train``, ``test``).
 
     PNG and JPEG need Pillow; without it only the netpbm formats (.ppm, .pgm) are read. Images are resized
     to ``image_size`` and scaled to [0, 1], then standardised per channel with the training split's

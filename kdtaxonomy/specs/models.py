@@ -111,16 +111,16 @@ class LSTMSpec(ModelSpec):
 
     key: ClassVar[str] = "lstm"
     presets: ClassVar[dict[str, dict[str, Any]]] = {
-        "tiny": {"hidden": 24, "layers": 1},
+        "tiny": {"hidden": 16, "layers": 2},
         "small": {"hidden": 32, "layers": 2},
         "medium": {"hidden": 64, "layers": 2},
         "large": {"hidden": 128, "layers": 2},
     }
 
     hidden: int | None = Field(default=None, ge=1)
-    """Hidden units per direction of every layer (preset: 24, 32, 64, 128)."""
+    """Hidden units per direction of every layer (preset: 16, 32, 64, 128)."""
     layers: int | None = Field(default=None, ge=1)
-    """Stacked LSTM layers, each a location ``blockN`` (preset: 1, 2, 2, 2)."""
+    """Stacked LSTM layers, each a location ``blockN`` (preset: 2, 2, 2, 2)."""
     bidirectional: bool = False
     """Run every layer in both directions (doubles the feature size)."""
     pooling: Literal["last", "mean"] = "last"
@@ -132,12 +132,13 @@ class ConvLSTMSpec(ModelSpec):
     """Convolutions, then a stacked bidirectional LSTM and two linear layers (the assistant of seed 004).
 
     Mirrors, at small scale, the Conv-LSTM assistant of Ghosh Dastidar et al., "Exploring Knowledge
-    Distillation of a Deep Neural Network for Multi-Script Identification" (seed 004): four 3-tap convolutions
-    of depths in the ratio 64:128:256:300, each followed by max pooling, a two-layer stacked bidirectional
-    LSTM and two linear layers. The ``medium`` and ``large`` presets keep this layout (four convolutions, two LSTM
-    layers); ``tiny`` and ``small`` use fewer convolutions. 1-D inputs ``(C, L)`` use 1-D convolutions and run
-    the LSTM along ``L``; image inputs ``(C, H, W)`` use 2-D convolutions, average the height away and run the
-    LSTM along the width (the reading direction of the paper's scene-text images).
+    Distillation of a Deep Neural Network for Multi-Script Identification" (seed 004): four 3-tap
+    convolutions of depths in the ratio 64:128:256:300, each followed by max pooling, a two-layer stacked
+    bidirectional LSTM and two linear layers. The ``medium`` and ``large`` presets keep this layout (four
+    convolutions, two LSTM layers); ``tiny`` and ``small`` use fewer convolutions. 1-D inputs ``(C, L)`` use
+    1-D convolutions and run the LSTM along ``L``; image inputs ``(C, H, W)`` use 2-D convolutions, average
+    the height away and run the LSTM along the width (the reading direction of the paper's scene-text
+    images).
     """
 
     key: ClassVar[str] = "conv-lstm"

@@ -31,7 +31,7 @@ class DownsampleUpsampleSpec(PrepSpec):
     key: ClassVar[str] = "downsample-upsample"
     term: ClassVar[str | None] = "different-resolutions"
     factor: int = Field(4, ge=1)
-    """Down-sampling factor per spatial axis (``[6]``: 32x32 -> 8x8 is 4, -> 16x16 is 2); 1 is the identity."""
+    """Down-sampling factor per spatial axis (``[6]``: 32x32 -> 8x8 is 4, -> 16x16 is 2); 1: identity."""
     down: Literal["area", "linear", "nearest"] = "area"
     """Down-sampling rule: ``area`` = mean over blocks of ``factor`` samples (adaptive average pooling),
     ``linear`` = (bi)linear interpolation without anti-aliasing, ``nearest`` = nearest sample."""
@@ -77,7 +77,7 @@ class SpectralViewSpec(PrepSpec):
 
 
 class DecreaseDataSpec(PrepSpec):
-    """Hinton et al. 2015 (survey [1], Ex. 2), Ahn et al. 2019 ([9]): a stratified fraction of the training data."""
+    """Hinton et al. 2015 (survey [1] Ex. 2), Ahn et al. 2019 ([9]): a stratified fraction of the data."""
 
     key: ClassVar[str] = "decrease-data"
     term: ClassVar[str | None] = "decreased-training-data"
@@ -90,7 +90,7 @@ class DecreaseDataSpec(PrepSpec):
 
 
 class TruncateSpec(PrepSpec):
-    """Wang et al. 2019 (survey [14]): early prediction, the student sees only the beginning of each sequence."""
+    """Wang et al. 2019 (survey [14]): early prediction, the student sees only the start of each sequence."""
 
     key: ClassVar[str] = "truncate"
     term: ClassVar[str | None] = "eliminated-parts"

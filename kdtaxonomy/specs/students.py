@@ -1,4 +1,4 @@
-"""Specs of the student constructions (kind ``student``; survey Section VI, Fig. 6, step ``student-construction``).
+"""Specs of the student constructions (kind ``student``; survey Section VI, Fig. 6, ``student-construction``).
 
 Implementations: :mod:`kdtaxonomy.students`.
 """
@@ -24,7 +24,7 @@ class FromScratchSpec(StudentSpec):
     key: ClassVar[str] = "from-scratch"
     term: ClassVar[str | None] = "from-scratch"
     seed: int | None = None
-    """Seed of the re-initialisation (a forked RNG, the global one is left alone); None uses the global RNG."""
+    """Seed of the re-initialisation (in a forked RNG, the global one is left alone); None: the global RNG."""
 
 
 class TeacherInitSpec(StudentSpec):
@@ -44,7 +44,7 @@ class QuantizedSpec(StudentSpec):
     bucket_size: int | None = Field(None, ge=1)
     """Consecutive weights (flattened) sharing one min-max scaling; None scales the whole tensor."""
     init_from_teacher_quantized: bool = False
-    """Initialise the student with the quantized weights of the teacher (needs identical shapes; survey VII-B)."""
+    """Start from the quantized weights of the teacher (needs identical names/shapes; survey VII-B)."""
 
 
 class LowPrecisionSpec(StudentSpec):
@@ -59,11 +59,11 @@ class LowPrecisionSpec(StudentSpec):
     activation_clip: float = Field(1.0, gt=0.0)
     """Layer inputs are clipped to ``[0, activation_clip]`` before quantization (paper: 1)."""
     quantize_first_last: bool = False
-    """Also quantize the first and last Conv/Linear layers (kept at full precision by default, as in the paper)."""
+    """Also quantize the first and last Conv/Linear layers (full precision by default: WRPN/Apprentice)."""
 
 
 class PrunedSpec(StudentSpec):
-    """Kim & Rush 2016 (survey [8]): magnitude pruning of the distilled student, then distillation fine-tuning."""
+    """Kim & Rush 2016 (survey [8]): magnitude pruning of the distilled student, then KD fine-tuning."""
 
     key: ClassVar[str] = "pruned"
     term: ClassVar[str | None] = "pruned"
@@ -74,12 +74,12 @@ class PrunedSpec(StudentSpec):
 
 
 class SVMHeadSpec(StudentSpec):
-    """Mahbod et al. 2019 (survey [12]): a linear multi-class SVM on frozen deep features of the teacher(s)."""
+    """Mahbod et al. 2019 (survey [12]): a linear multi-class SVM on frozen deep teacher features."""
 
     key: ClassVar[str] = "svm-head"
     term: ClassVar[str | None] = "trained-on-features"
     c: float = Field(1.0, gt=0.0)
-    """Soft-margin constant C of ``1/2 ||W||^2 + C sum_i xi_i`` (the loss is that objective divided by ``C*N``)."""
+    """Soft-margin constant C of ``1/2 ||W||^2 + C sum_i xi_i`` (the loss is that divided by ``C*N``)."""
     margin: float = Field(1.0, gt=0.0)
     """Margin of the Crammer-Singer hinge."""
     num_samples: int | None = Field(None, ge=1)

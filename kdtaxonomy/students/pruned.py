@@ -53,7 +53,7 @@ def magnitude_masks(weights: list[Tensor], sparsity: float, scope: str = "global
     flat = torch.cat([w.detach().abs().flatten().to(weights[0].device) for w in weights])
     keep = mask_of(flat)
     sizes = [w.numel() for w in weights]
-    return [m.view_as(w).to(w.device) for m, w in zip(keep.split(sizes), weights, strict=True)]
+    return [m.view_as(w).to(w.device) for m, w in zip(torch.split(keep, sizes), weights, strict=True)]
 
 
 def apply_masks(module: nn.Module) -> None:
@@ -86,7 +86,7 @@ def sparsity_of(module: nn.Module) -> float:
 
 @register(spec=PrunedSpec)
 class Pruned(Construction[PrunedSpec]):
-    """Kim & Rush 2016 (survey [8]): magnitude pruning of the distilled student, then distillation fine-tuning."""
+    """Kim & Rush 2016 (survey [8]): magnitude pruning of the distilled student, then KD fine-tuning."""
 
     rounds = 2
 

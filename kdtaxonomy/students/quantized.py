@@ -50,7 +50,7 @@ class _StraightThrough(torch.autograd.Function):
 
 def straight_through(w: Tensor, q: Tensor) -> Tensor:
     """``q`` in the forward pass, with the gradient flowing to ``w`` as if it were the identity."""
-    return cast(Tensor, _StraightThrough.apply(w, q.detach()))
+    return cast(Tensor, _StraightThrough.apply(w, q.detach()))  # type: ignore[no-untyped-call]
 
 
 def quantize_uniform(w: Tensor, bits: int, bucket_size: int | None = None) -> Tensor:
@@ -94,8 +94,10 @@ class UniformWeightQuantizer(nn.Module):
 def shadow_weight(layer: nn.Module) -> Tensor:
     """The full-precision weight of a layer whose ``weight`` is parametrized (else ``layer.weight``)."""
     if parametrize.is_parametrized(layer, "weight"):
-        original = layer.parametrizations["weight"].original
-        return cast(Tensor, original)
+        original = layer.get_submodule("parametrizations.weight").original
+        if not isinstance(original, Tensor):
+            raise TypeError(f"unexpected parametrization of {type(layer).__name__}.weight")
+        return original
     return cast(Tensor, layer.weight)
 
 

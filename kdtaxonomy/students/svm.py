@@ -1,4 +1,4 @@
-"""Student trained on deep features: a linear SVM on frozen teacher features (Mahbod et al. 2019, survey [12]).
+"""Student trained on deep features: linear SVM on frozen teacher features (Mahbod et al. 2019, survey [12]).
 
 "Skin Lesion Classification Using Hybrid Deep Neural Networks": deep features of (three) pre-trained
 networks are extracted and an SVM classifies them; the survey files the SVM as a complex student trained on
@@ -103,7 +103,7 @@ class FrozenFeatures(nn.Module):
         return self
 
     def forward(self, x: Tensor) -> Tensor:
-        parts = []
+        parts: list[Tensor] = []
         with torch.no_grad():
             for t, capture in zip(self.teachers, self._captures, strict=True):
                 capture.value = None
@@ -118,7 +118,7 @@ class FrozenFeatures(nn.Module):
 
 
 class SVMOnFeatures(nn.Module):
-    """A linear head (``classifier``) on :class:`FrozenFeatures` (``locations = {"embedding": "features"}``)."""
+    """A linear head ``classifier`` on :class:`FrozenFeatures`; ``locations = {"embedding": "features"}``."""
 
     def __init__(self, features: FrozenFeatures, feature_dim: int | None, num_classes: int) -> None:
         super().__init__()
@@ -136,16 +136,18 @@ def _members(teacher: nn.Module | Sequence[nn.Module] | None) -> list[nn.Module]
     if teacher is None:
         raise ValueError("an SVM student on deep features needs a teacher (or a ModuleList of teachers)")
     if isinstance(teacher, nn.ModuleList | list | tuple):
-        members = list(teacher)
+        members = [cast(nn.Module, m) for m in teacher]
         if not members:
             raise ValueError("an SVM student on deep features needs at least one teacher")
         return members
+    if not isinstance(teacher, nn.Module):
+        raise TypeError(f"expected a teacher module or a list of them, got {type(teacher).__name__}")
     return [teacher]
 
 
 @register(spec=SVMHeadSpec)
 class SVMHead(Construction[SVMHeadSpec]):
-    """Mahbod et al. 2019 (survey [12]): a linear multi-class SVM on frozen deep features of the teacher(s)."""
+    """Mahbod et al. 2019 (survey [12]): a linear multi-class SVM on frozen deep teacher features."""
 
     def __init__(self, spec: SVMHeadSpec) -> None:
         super().__init__(spec)
