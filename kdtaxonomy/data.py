@@ -114,3 +114,9 @@ def as_batch(batch: Any) -> dict[str, Tensor]:
             out["index"] = batch[2]
         return out
     raise ValueError("a batch must be a dict with 'x' and 'y' or a tuple (x, y[, index])")
+
+
+def model_input(batch: Mapping[str, Tensor], view: str) -> Tensor:
+    """The input of a model that reads ``view`` (``a+b`` concatenates views along channels)."""
+    parts = view.split("+")
+    return batch[parts[0]] if len(parts) == 1 else torch.cat([batch[p] for p in parts], dim=1)

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from kdtaxonomy.data import ArrayData, as_batch
+from kdtaxonomy.data import ArrayData, as_batch, model_input
 from kdtaxonomy.hooks import OUTPUT, FeatureTap, resolve_locations
 from kdtaxonomy.registry import load_components
 from kdtaxonomy.schema import ComponentSpec, KnowledgeSpec
@@ -34,10 +34,10 @@ def build_component(kind: str, spec: ComponentSpec) -> Any:
     return component.obj(component.validate_params(spec.params))
 
 
-def model_input(batch: Mapping[str, Tensor], view: str) -> Tensor:
-    """The input of a model that reads ``view`` (``a+b`` concatenates views along channels)."""
-    parts = view.split("+")
-    return batch[parts[0]] if len(parts) == 1 else torch.cat([batch[p] for p in parts], dim=1)
+def split_location(location: str | None) -> tuple[str, str]:
+    """``"embedding"`` -> (embedding, embedding); ``"embedding:lstm"`` -> student and teacher locations."""
+    student, _, teacher = (location or OUTPUT).partition(":")
+    return student, teacher or student
 
 
 class Distiller:
@@ -71,7 +71,12 @@ class Distiller:
         for teacher in self.teachers if not self.mutual else []:
             teacher.eval()
             teacher.requires_grad_(False)
-        self.student = self.construction.prepare(student, self.teachers[0] if self.teachers else None).to(self.device)
+        reference: nn.Module | None = None
+        if len(self.teachers) == 1:
+            reference = getattr(self.teachers[0], "generalist", self.teachers[0])
+        elif self.teachers:
+            reference = nn.ModuleList(self.teachers)
+        self.student = self.construction.prepare(student, reference).to(self.device)
         layers = dict(layers or {})
         self.student_locations = resolve_locations(self.student, layers.get("student"))
         teacher_layers = layers.get("teachers") or [layers.get("teacher")] * len(self.teachers)
@@ -90,8 +95,9 @@ class Distiller:
         self._augment_epoch = -1
 
     # -- features ---------------------------------------------------------------------------------------
-    def _wanted(self, locations: Mapping[str, str]) -> dict[str, str]:
-        needed = {k.location or OUTPUT for k in self.knowledge} - {OUTPUT}
+    def _wanted(self, locations: Mapping[str, str], role: str = "student") -> dict[str, str]:
+        side = 0 if role == "student" else 1
+        needed = {split_location(k.location)[side] for k in self.knowledge} - {OUTPUT}
         missing = sorted(n for n in needed if n not in locations)
         if missing:
             raise KeyError(
@@ -100,9 +106,9 @@ class Distiller:
             )
         return {name: locations[name] for name in needed}
 
-    def features(self, model: nn.Module, x: Tensor, locations: Mapping[str, str]) -> Features:
+    def features(self, model: nn.Module, x: Tensor, locations: Mapping[str, str], role: str = "student") -> Features:
         """Logits (``output``) and the wanted intermediate features of ``model`` on ``x``."""
-        with FeatureTap(_unwrap(model), self._wanted(locations)) as tap:
+        with FeatureTap(_unwrap(model), self._wanted(locations, role)) as tap:
             logits = model(x)
         return {**tap.features, OUTPUT: logits}
 
@@ -113,7 +119,7 @@ class Distiller:
             return [{k: v[rows].to(self.device) for k, v in cached.items()} for cached in self._cache]
         with torch.inference_mode():
             out = [
-                self.features(t, model_input(batch, view), locs)
+                self.features(t, model_input(batch, view), locs, "teacher")
                 for t, view, locs in zip(self.teachers, self.teacher_views, self.teacher_locations, strict=True)
             ]
         return [{k: v.clone() for k, v in f.items()} for f in out]
@@ -143,10 +149,10 @@ class Distiller:
         num_classes = self.num_classes or int(s[OUTPUT].shape[1])
         for spec in self.knowledge:
             component = self._registry.get("loss", spec.component)
-            location = spec.location or OUTPUT
+            location, t_location = split_location(spec.location)
             module = component.obj(
                 s_shape=tuple(s[location].shape[1:]),
-                t_shape=tuple(ts[0][location].shape[1:]) if ts else (),
+                t_shape=tuple(ts[0][t_location].shape[1:]) if ts else (),
                 num_samples=num_samples,
                 num_classes=num_classes,
                 **component.validate_params(spec.params).model_dump(),
@@ -160,6 +166,7 @@ class Distiller:
                     str(component.extra.get("inputs", "features")),
                     tuple(component.extra.get("needs", ())),
                     multi=spec.component == "multi-teacher-kd",
+                    source_location=t_location,
                 )
             )
 

@@ -173,11 +173,17 @@ def derive(config: Configuration) -> dict[str, Any]:
     if "teacher-like" in arch and "simplified-teacher" not in arch:
         s_size = teacher_params["size"]
     elif "different-from-teacher" in arch and "simplified-teacher" not in arch:
-        s_model = "mlp"
+        s_model, s_size = "resnet1d", "tiny"  # another family that still has feature maps
     elif "simple" in arch:
         s_size = "tiny"
     if teacher_key in {"generations"}:
         s_size = teacher_params["size"]
+    construction = _first(student.construction, STUDENT_PRIORITY, "from-scratch")
+    if construction == "svm-head":
+        if teacher_key == "auxiliary":
+            construction = "from-scratch"  # the fused student's own classifier plays the back-end's role
+        else:
+            knowledge = []  # the SVM is trained on the teachers' deep features: that is the transfer
     prep = [{"component": PREP_DEFAULTS[t]} for t in config.data_preparation.modification if t in PREP_DEFAULTS]
     two_view = teacher_key == "multi-view" or bool(set(config.data_preparation.modification) & VIEW_TERMS)
     return {
@@ -187,7 +193,7 @@ def derive(config: Configuration) -> dict[str, Any]:
         "knowledge": knowledge,
         "transfer": {"component": transfer_key},
         "student_model": {"component": s_model, "params": {"size": s_size}},
-        "student": {"component": _first(student.construction, STUDENT_PRIORITY, "from-scratch")},
+        "student": {"component": construction},
     }
 
 

@@ -19,7 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from kdtaxonomy.data import ArrayData, DataBundle
-from kdtaxonomy.pipeline import Distiller, build_component, model_input
+from kdtaxonomy.data import model_input
+from kdtaxonomy.pipeline import Distiller, build_component
 from kdtaxonomy.recipe import Recipe
 from kdtaxonomy.registry import load_components
 from kdtaxonomy.schema import ComponentSpec, KnowledgeSpec
@@ -158,8 +159,10 @@ class Runner:
         return self._cached(key, model, train)
 
     def _node_knowledge(self) -> list[KnowledgeSpec]:
-        """Assistants and generations learn from their predecessor with the recipe's terms."""
-        return list(self.recipe.knowledge) or [KnowledgeSpec(component="soft-label-kd", location="output")]
+        """Assistants and generations learn from their predecessor with the recipe's output-level terms
+        (soft labels when it has none): the student's intermediate locations need not exist on them."""
+        terms = [k for k in self.recipe.knowledge if (k.location or "output") == "output" and k.component != "dml"]
+        return terms or [KnowledgeSpec(component="soft-label-kd", location="output")]
 
     def _view(self, name: str) -> str:
         return next((n.view for n in self.plan.nodes if n.name == name), "x")
@@ -172,7 +175,11 @@ class Runner:
         self.plan: TeacherPlan = setup.plan(bundle.num_classes)
         for node in self.plan.nodes:
             self.models[node.name] = self.train_node(node, bundle, train["teacher"])
-        sources: list[nn.Module] = [self.models[s] for s in self.plan.student_sources]
+        names = list(self.plan.student_sources)
+        if self.recipe.transfer.component == "dense-guidance":
+            names = [n.name for n in self.plan.nodes]  # DGKD: the teacher and every assistant guide the student
+            self.plan.student_sources = names
+        sources: list[nn.Module] = [self.models[s] for s in names]
         if self.plan.combine_specialists:
             specialists = [self.models[n.name] for n in self.plan.nodes if n.classes is not None]
             sources = [SpecialistEnsemble(self.models["teacher"], specialists, self.plan.combine_specialists)]
@@ -228,7 +235,6 @@ class Runner:
             torch.manual_seed(self.opt.seed * 131 + peer.seed_offset)
             peers.append(build_model(peer.model, {"size": peer.size}, bundle, peer.view))
         augment = _online_augment(preps)
-        self.student_initial = {k: v.detach().clone() for k, v in model.state_dict().items()}
         distiller = Distiller(
             model, peers or sources, knowledge=self.recipe.knowledge, transfer=self.recipe.transfer,
             construction=self.recipe.student, student_view=self.plan.student_view,
@@ -236,6 +242,7 @@ class Runner:
             ce_weight=self.training.ce_weight, num_classes=bundle.num_classes, augment=augment,
             device=self.opt.device, amp=self.opt.amp,
         )
+        self.student_initial = {k: v.detach().clone() for k, v in distiller.student.state_dict().items()}
         distiller.fit(data, epochs=self.opt.epochs or self.training.epochs, batch_size=self.opt.batch_size or self.training.batch_size,
                       lr=self.training.lr, weight_decay=self.training.weight_decay, optimizer=self.training.optimizer,
                       max_steps=self.opt.max_steps or self.training.max_steps, seed=self.opt.seed * 131 + 4242,
@@ -249,7 +256,7 @@ def _online_augment(preps: list[Any]) -> Any:
     """The composed online augmentation of the preparation steps that define one (None if none do)."""
     from kdtaxonomy.prep.base import Prep
 
-    active = [p for p in preps if type(p).augment is not Prep.augment]
+    active = [p for p in preps if type(p).augment is not Prep.augment and p.applies_to("student")]
     if not active:
         return None
 
@@ -266,7 +273,8 @@ def _ensemble_accuracy(models: list[nn.Module], data: ArrayData, view: str, devi
     probs = None
     for model in models:
         model.eval()
-        p = torch.softmax(model(data.view(view).to(device)).float(), dim=1).cpu()
+        batch = {"x": data.x, **data.views}
+        p = torch.softmax(model(model_input(batch, view).to(device)).float(), dim=1).cpu()
         probs = p if probs is None else probs + p
     assert probs is not None
     return 100.0 * float((probs.argmax(dim=1) == data.y).float().mean())

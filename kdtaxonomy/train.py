@@ -22,7 +22,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, DistributedSampler
 
-from kdtaxonomy.data import ArrayData, ArrayDataset
+from kdtaxonomy.data import ArrayData, ArrayDataset, model_input
 from kdtaxonomy.yamlio import atomic_writer
 
 
@@ -223,11 +223,11 @@ def accuracy(
         rows = rows[rank() :: world_size()]
     for start in range(0, len(rows), batch_size):
         idx = rows[start : start + batch_size]
-        batch = {"x": data.view(view)[idx].to(device), "y": data.y[idx].to(device)}
+        batch = {"x": data.x[idx].to(device), "y": data.y[idx].to(device)}
         for name, tensor in data.views.items():
             batch[name] = tensor[idx].to(device)
         with amp_context(device, amp):
-            logits = forward(model, batch) if forward else model(batch["x"])
+            logits = forward(model, batch) if forward else model(model_input(batch, view))
         correct += (logits.argmax(dim=1) == batch["y"]).sum()
         total += len(idx)
     if is_distributed():

@@ -180,22 +180,27 @@ def test_count_parameters() -> None:
 def test_small_cnn1d_learns_mnist1d() -> None:
     """Independent check: a small cnn1d trained briefly on MNIST-1D is far above chance (10%)."""
     bundle = kdtaxonomy.datasets.build_dataset("mnist1d")
-    torch.manual_seed(0)
-    model = build_model(
-        "cnn1d", {"size": "small"}, input_shape=bundle.input_shape, num_classes=bundle.num_classes
-    )
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    generator = torch.Generator().manual_seed(0)
-    for _ in range(4):
-        model.train()
-        order = torch.randperm(len(bundle.train), generator=generator)
-        for start in range(0, len(order), 64):
-            rows = order[start : start + 64]
-            opt.zero_grad()
-            F.cross_entropy(model(bundle.train.x[rows]), bundle.train.y[rows]).backward()
-            opt.step()
-    model.eval()
-    with torch.no_grad():
-        accuracy = (model(bundle.test.x).argmax(1) == bundle.test.y).float().mean().item()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small batches: one thread is as fast and robust to a busy machine
+    try:
+        torch.manual_seed(0)
+        model = build_model(
+            "cnn1d", {"size": "small"}, input_shape=bundle.input_shape, num_classes=bundle.num_classes
+        )
+        opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+        generator = torch.Generator().manual_seed(0)
+        for _ in range(4):
+            model.train()
+            order = torch.randperm(len(bundle.train), generator=generator)
+            for start in range(0, len(order), 64):
+                rows = order[start : start + 64]
+                opt.zero_grad()
+                F.cross_entropy(model(bundle.train.x[rows]), bundle.train.y[rows]).backward()
+                opt.step()
+        model.eval()
+        with torch.no_grad():
+            accuracy = (model(bundle.test.x).argmax(1) == bundle.test.y).float().mean().item()
+    finally:
+        torch.set_num_threads(threads)
     print(f"cnn1d small, 4 epochs: MNIST-1D test accuracy {accuracy:.3f}")
     assert accuracy > 0.4

@@ -286,6 +286,8 @@ def test_truncate_zero_and_crop(keep: float) -> None:
 def test_truncate_rejects_batch_axis() -> None:
     with pytest.raises(ValueError, match="axis"):
         TruncateSpec(axis=1)
+    with pytest.raises(ValueError, match="time axis"):
+        Truncate(TruncateSpec(axis=-2)).apply_eval(make_data(), role="student")
 
 
 # ---------------------------------------------------------------------------------------------- partition

@@ -60,6 +60,8 @@ def observed_length(length: int, keep: float) -> int:
 
 def truncate(x: Tensor, keep: float, mode: str = "zero", axis: int = -1) -> Tensor:
     """The first ``ceil(keep * L)`` samples along ``axis``; the rest zeroed or cropped."""
+    if x.dim() < 3 or axis % x.dim() < 2:
+        raise ValueError(f"axis {axis} of shape {tuple(x.shape)} is not a time axis (the batch/channel axes)")
     length = x.shape[axis]
     n = observed_length(length, keep)
     if mode == "crop":
@@ -78,8 +80,6 @@ class Truncate(Prep[TruncateSpec]):
     def _transform(self, data: ArrayData, role: str) -> ArrayData:
         if not self.applies_to(role):
             return data
-        if data.x.dim() < 3:
-            raise ValueError(f"truncate needs inputs with a time axis, got shape {tuple(data.x.shape)}")
         return data.with_x(truncate(data.x, self.spec.keep, self.spec.mode, self.spec.axis))
 
     def apply(self, data: ArrayData, *, role: str, generator: torch.Generator) -> ArrayData:

@@ -19,7 +19,9 @@ identical parameter names and shapes.
 
 Implementation: a ``torch.nn.utils.parametrize`` parametrization of each ``weight`` (the shadow weight lives
 at ``layer.parametrizations.weight.original``; module names, ``locations`` and ``classifier`` are unchanged);
-:meth:`Quantized.finalize` removes the parametrizations and leaves ``weight = Q(w)``.
+:meth:`Quantized.finalize` removes the parametrizations and leaves ``weight = Q(w)``. While training, the
+``state_dict`` key of a quantized weight is ``<layer>.parametrizations.weight.original``; after
+``finalize`` it is ``<layer>.weight`` again (restore a mid-training checkpoint before finalizing).
 """
 
 from __future__ import annotations

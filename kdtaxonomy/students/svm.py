@@ -4,8 +4,9 @@
 networks are extracted and an SVM classifies them; the survey files the SVM as a complex student trained on
 the teachers' deep features. Here the student is
 
-* a frozen feature extractor: a copy of each teacher in eval mode, run without gradient, whose output at
-  ``locations["embedding"]`` (captured by a forward hook and flattened) is concatenated over teachers;
+* a frozen feature extractor: a deep copy of each teacher (the teacher itself is untouched) in eval mode,
+  run without gradient, whose output at ``locations["embedding"]`` (captured by a forward hook and
+  flattened) is concatenated over teachers;
 * a trainable linear head ``f(x) = W phi(x) + b`` (``classifier``), one row per class;
 
 trained with the multi-class soft-margin SVM objective of Crammer & Singer (2001): per sample, with scores

@@ -31,6 +31,11 @@ class Term:
     needs: tuple[str, ...] = ()
     multi: bool = False
     """The loss takes the list of all sources' tensors at once (multi-teacher KD)."""
+    source_location: str = ""
+    """Location read on the sources (default: the student's location)."""
+
+    def __post_init__(self) -> None:
+        self.source_location = self.source_location or self.location
 
     def __call__(self, s: Features, t: Tensor | list[Tensor], batch: dict[str, Tensor]) -> Tensor:
         kwargs: dict[str, Any] = {}
@@ -59,10 +64,10 @@ class Transfer:
         total = torch.zeros((), device=batch["y"].device)
         for term in terms:
             if term.multi:
-                total = total + term(s, [src[term.location] for src in sources], batch)
+                total = total + term(s, [src[term.source_location] for src in sources], batch)
                 continue
             for src in sources:
-                total = total + term(s, src[term.location], batch) / len(sources)
+                total = total + term(s, src[term.source_location], batch) / len(sources)
         return total
 
 
@@ -123,7 +128,7 @@ class Aggregated(Transfer):
     def combine(self, terms: list[Term], s: Features, sources: list[Features], batch: dict[str, Tensor]) -> Tensor:
         total = torch.zeros((), device=batch["y"].device)
         for term in terms:
-            tensors = [src[term.location] for src in sources]
+            tensors = [src[term.source_location] for src in sources]
             if term.multi:
                 total = total + term(s, tensors, batch)
             elif term.inputs == "logits" and len(tensors) > 1:
