@@ -81,13 +81,22 @@ def _pydantic_problems(path: Path, exc: ValidationError, doc: Document) -> list[
             reason = "unknown key (not part of the schema)"
         elif error["type"] == "missing":
             reason = "required field is missing"
-        elif error["type"] in {"string_type", "int_type", "float_type", "list_type", "dict_type", "bool_type"}:
+        elif error["type"] in {
+            "string_type",
+            "int_type",
+            "float_type",
+            "list_type",
+            "dict_type",
+            "bool_type",
+        }:
             reason = f"{reason} (got {type(error.get('input')).__name__} {error.get('input')!r:.60})"
         problems.append(Problem(str(path), reason, doc.line_of(loc), _field_path(loc)))
     return problems
 
 
-def validate_document(path: Path, doc: Document, vocabulary: Vocabulary) -> tuple[Entry | None, list[Problem]]:
+def validate_document(
+    path: Path, doc: Document, vocabulary: Vocabulary
+) -> tuple[Entry | None, list[Problem]]:
     """Validate one parsed document; returns the entry (or None) and its problems."""
     if not isinstance(doc.data, dict):
         kind = type(doc.data).__name__ if doc.data is not None else "null"
@@ -97,7 +106,14 @@ def validate_document(path: Path, doc: Document, vocabulary: Vocabulary) -> tupl
     except ValidationError as exc:
         return None, _pydantic_problems(path, exc, doc)
     if entry.id != path.stem:
-        return None, [Problem(str(path), f"id {entry.id!r} must equal the file name {path.stem!r}", doc.line_of(("id",)), "id")]
+        return None, [
+            Problem(
+                str(path),
+                f"id {entry.id!r} must equal the file name {path.stem!r}",
+                doc.line_of(("id",)),
+                "id",
+            )
+        ]
     return entry, []
 
 
@@ -121,7 +137,9 @@ def _entry_files(paths: Iterable[Path]) -> tuple[list[Path], list[Problem]]:
             if (path / "methods").is_dir():
                 files.extend(sorted(p for p in (path / "methods").iterdir() if p.suffix in {".yaml", ".yml"}))
             else:
-                files.extend(sorted(p for p in path.rglob("*") if p.suffix in {".yaml", ".yml"} and p.is_file()))
+                files.extend(
+                    sorted(p for p in path.rglob("*") if p.suffix in {".yaml", ".yml"} and p.is_file())
+                )
         elif path.is_file():
             files.append(path)
         else:
@@ -135,7 +153,9 @@ def cross_check(entries: list[tuple[Path, Entry]]) -> list[Problem]:
     first: dict[str, Path] = {}
     for path, entry in entries:
         if entry.id in first:
-            problems.append(Problem(str(path), f"duplicate id {entry.id!r} (also in {first[entry.id]})", None, "id"))
+            problems.append(
+                Problem(str(path), f"duplicate id {entry.id!r} (also in {first[entry.id]})", None, "id")
+            )
         else:
             first[entry.id] = path
     known = set(first)
@@ -147,7 +167,12 @@ def cross_check(entries: list[tuple[Path, Entry]]) -> list[Problem]:
             paper = result.source.paper
             if paper not in {"self", "survey"} and paper not in known:
                 problems.append(
-                    Problem(str(path), f"unknown paper {paper!r} (use self, survey or an entry id)", None, f"results.{i}.source.paper")
+                    Problem(
+                        str(path),
+                        f"unknown paper {paper!r} (use self, survey or an entry id)",
+                        None,
+                        f"results.{i}.source.paper",
+                    )
                 )
     return problems
 
@@ -236,7 +261,9 @@ class Catalog:
                 for item in values:
                     needle = _fold(str(item))
                     hits = {
-                        (e.id, c.name) for e, c in self.configurations() if any(needle in _fold(d) for d in c.datasets)
+                        (e.id, c.name)
+                        for e, c in self.configurations()
+                        if any(needle in _fold(d) for d in c.datasets)
                     }
                     selected = hits if selected is None else selected & hits
             elif facet == "year":
@@ -266,8 +293,21 @@ def _fold(text: str) -> str:
 
 
 def _entry_text(entry: Entry, config: Configuration) -> str:
-    parts = [entry.id, entry.title, entry.description, " ".join(entry.authors), entry.venue, config.name, config.summary]
-    parts += [config.title or "", " ".join(config.datasets), " ".join(config.teacher.models), " ".join(config.student.models)]
+    parts = [
+        entry.id,
+        entry.title,
+        entry.description,
+        " ".join(entry.authors),
+        entry.venue,
+        config.name,
+        config.summary,
+    ]
+    parts += [
+        config.title or "",
+        " ".join(config.datasets),
+        " ".join(config.teacher.models),
+        " ".join(config.student.models),
+    ]
     return _fold(" ".join(parts))
 
 
@@ -292,7 +332,10 @@ def _signature(files: list[Path], extra: list[Path]) -> str:
 
 
 def _cache_path(root: Path) -> Path:
-    base = Path(os.environ.get("KDTAX_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "kdtaxonomy")
+    base = Path(
+        os.environ.get("KDTAX_CACHE_DIR")
+        or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "kdtaxonomy"
+    )
     key = hashlib.blake2b(str(root.resolve()).encode(), digest_size=8).hexdigest()
     return base / f"catalog-{key}.pickle"
 
@@ -332,7 +375,9 @@ def load_catalog(path: str | os.PathLike[str] | None = None, *, use_cache: bool 
     if use_cache:
         try:
             with atomic_writer(cache, "wb") as handle:
-                pickle.dump({"signature": signature, "catalog": catalog}, handle, protocol=pickle.HIGHEST_PROTOCOL)
+                pickle.dump(
+                    {"signature": signature, "catalog": catalog}, handle, protocol=pickle.HIGHEST_PROTOCOL
+                )
         except OSError:
             pass
     return catalog

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from kdtaxonomy.schema import Entry
@@ -51,5 +50,7 @@ def run_extra_checks(
                 resolve(config, entry.id)
             except RecipeError as exc:
                 line = _line(docs, path, ("configurations", index, "implementation"))
-                problems.append(Problem(str(path), f"recipe: {exc}", line, f"configurations.{index}.implementation"))
+                problems.append(
+                    Problem(str(path), f"recipe: {exc}", line, f"configurations.{index}.implementation")
+                )
     return problems

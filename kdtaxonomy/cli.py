@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -25,23 +25,25 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-table_app = typer.Typer(help="Comparison tables generated from the catalog.", no_args_is_help=True, rich_markup_mode=None)
+table_app = typer.Typer(
+    help="Comparison tables generated from the catalog.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(table_app, name="table")
 
 
-class ListFormat(str, Enum):
+class ListFormat(StrEnum):
     table = "table"
     json = "json"
     csv = "csv"
     md = "md"
 
 
-class CiteFormat(str, Enum):
+class CiteFormat(StrEnum):
     bibtex = "bibtex"
     csl_json = "csl-json"
 
 
-class TableFormat(str, Enum):
+class TableFormat(StrEnum):
     json = "json"
     md = "md"
     csv = "csv"
@@ -124,7 +126,9 @@ def main_callback(
     ctx: typer.Context,
     catalog: Annotated[
         Path | None,
-        typer.Option("--catalog", envvar="KDTAX_CATALOG", help="Catalog directory (vocabulary.yaml + methods/)."),
+        typer.Option(
+            "--catalog", envvar="KDTAX_CATALOG", help="Catalog directory (vocabulary.yaml + methods/)."
+        ),
     ] = None,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
@@ -135,17 +139,27 @@ def main_callback(
 
 
 # Facet options shared by `list` and the `table` commands.
-ObjectiveOpt = Annotated[list[str] | None, typer.Option("--objective", help="Objective term (repeat to AND).")]
+ObjectiveOpt = Annotated[
+    list[str] | None, typer.Option("--objective", help="Objective term (repeat to AND).")
+]
 ModalityOpt = Annotated[list[str] | None, typer.Option("--modality", help="Data modality term.")]
 DataPrepOpt = Annotated[list[str] | None, typer.Option("--data-prep", help="Data preparation term.")]
-TeacherOpt = Annotated[list[str] | None, typer.Option("--teacher", help="Teacher setup/architecture/construction term.")]
+TeacherOpt = Annotated[
+    list[str] | None, typer.Option("--teacher", help="Teacher setup/architecture/construction term.")
+]
 KnowledgeOpt = Annotated[list[str] | None, typer.Option("--knowledge", help="Knowledge type term, e.g. MI.")]
 LocationOpt = Annotated[list[str] | None, typer.Option("--location", help="Distillation location term.")]
 TransferOpt = Annotated[list[str] | None, typer.Option("--transfer", help="Transfer method term.")]
-StudentOpt = Annotated[list[str] | None, typer.Option("--student", help="Student setup/architecture/construction term.")]
-DatasetOpt = Annotated[list[str] | None, typer.Option("--dataset", help="Dataset name (substring, any case).")]
+StudentOpt = Annotated[
+    list[str] | None, typer.Option("--student", help="Student setup/architecture/construction term.")
+]
+DatasetOpt = Annotated[
+    list[str] | None, typer.Option("--dataset", help="Dataset name (substring, any case).")
+]
 YearOpt = Annotated[list[str] | None, typer.Option("--year", help="Year or range, e.g. 2019 or 2018-2020.")]
-SearchOpt = Annotated[list[str] | None, typer.Option("--search", help="Words that must occur in the entry's text.")]
+SearchOpt = Annotated[
+    list[str] | None, typer.Option("--search", help="Words that must occur in the entry's text.")
+]
 
 
 def select(ctx: typer.Context, **facets: Any) -> tuple[Catalog, list[Any]]:
@@ -211,7 +225,9 @@ def show_command(
     ctx: typer.Context,
     entry_id: Annotated[str, typer.Argument(metavar="ID", help="Catalog id, e.g. ahn2019-vid.")],
     config: Annotated[str | None, typer.Option("--config", help="Show only this configuration.")] = None,
-    fmt: Annotated[ListFormat, typer.Option("--format", help="Output format (csv: one row per configuration).")] = ListFormat.table,
+    fmt: Annotated[
+        ListFormat, typer.Option("--format", help="Output format (csv: one row per configuration).")
+    ] = ListFormat.table,
 ) -> None:
     """Show one method's four-stage description, references and reported results."""
     catalog = get_catalog(ctx)
@@ -237,7 +253,9 @@ def show_command(
 @app.command("vocab")
 def vocab_command(
     ctx: typer.Context,
-    stage: Annotated[str | None, typer.Argument(help="Stage, step or facet (e.g. distillation, knowledge, teacher).")] = None,
+    stage: Annotated[
+        str | None, typer.Argument(help="Stage, step or facet (e.g. distillation, knowledge, teacher).")
+    ] = None,
     fmt: Annotated[ListFormat, typer.Option("--format", help="Output format.")] = ListFormat.table,
 ) -> None:
     """Show the controlled vocabulary: terms, synonyms and their Gou et al. categories."""
@@ -257,7 +275,9 @@ def vocab_command(
         from kdtaxonomy.registry import suggest
 
         names = [*vocab.data.stages, *vocab.steps, *FACETS]
-        fail(f"unknown stage or step {stage!r}.{suggest(stage, names)} Stages: {', '.join(vocab.data.stages)}")
+        fail(
+            f"unknown stage or step {stage!r}.{suggest(stage, names)} Stages: {', '.join(vocab.data.stages)}"
+        )
     from kdtaxonomy.render import rows
 
     if fmt is ListFormat.table:
@@ -288,7 +308,9 @@ def vocab_command(
 @app.command("validate")
 def validate_command(
     ctx: typer.Context,
-    paths: Annotated[list[Path] | None, typer.Argument(help="Entry files or directories (default: the catalog).")] = None,
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Entry files or directories (default: the catalog).")
+    ] = None,
 ) -> None:
     """Validate catalog files, reporting every problem (file:line: field: reason); exit 1 if any."""
     from kdtaxonomy.catalog import default_catalog_dir, validate_paths
@@ -380,16 +402,19 @@ def table_summary(
         for table in ("I", "II"):
             selected = [data for t, data in table_rows if t == table]
             if selected:
-                parts.append(f"{rows.SUMMARY_CAPTIONS[table]}\n\n" + rows.to_markdown(selected, keys, rows.SUMMARY_HEADERS[table]))
+                parts.append(
+                    f"{rows.SUMMARY_CAPTIONS[table]}\n\n"
+                    + rows.to_markdown(selected, keys, rows.SUMMARY_HEADERS[table])
+                )
         emit("\n".join(parts) if parts else "(no survey rows match)\n", output)
 
 
-class TrainFormat(str, Enum):
+class TrainFormat(StrEnum):
     table = "table"
     json = "json"
 
 
-class Device(str, Enum):
+class Device(StrEnum):
     auto = "auto"
     cpu = "cpu"
     cuda = "cuda"
@@ -399,20 +424,38 @@ class Device(str, Enum):
 def train_command(
     ctx: typer.Context,
     entry_id: Annotated[str, typer.Argument(metavar="ID", help="Catalog id, e.g. ahn2019-vid.")],
-    config: Annotated[str | None, typer.Option("--config", help="Configuration name (default: the first).")] = None,
-    dataset: Annotated[str | None, typer.Option("--dataset", help="Dataset key (default: the recipe's, mnist1d).")] = None,
-    data_root: Annotated[Path | None, typer.Option("--data-root", help="Folder of a dataset you bring.")] = None,
-    epochs: Annotated[int | None, typer.Option("--epochs", min=1, help="Epochs of the student and baseline.")] = None,
-    teacher_epochs: Annotated[int | None, typer.Option("--teacher-epochs", min=1, help="Epochs of each teacher.")] = None,
-    max_steps: Annotated[int | None, typer.Option("--max-steps", min=1, help="Cap optimizer steps per model.")] = None,
+    config: Annotated[
+        str | None, typer.Option("--config", help="Configuration name (default: the first).")
+    ] = None,
+    dataset: Annotated[
+        str | None, typer.Option("--dataset", help="Dataset key (default: the recipe's, mnist1d).")
+    ] = None,
+    data_root: Annotated[
+        Path | None, typer.Option("--data-root", help="Folder of a dataset you bring.")
+    ] = None,
+    epochs: Annotated[
+        int | None, typer.Option("--epochs", min=1, help="Epochs of the student and baseline.")
+    ] = None,
+    teacher_epochs: Annotated[
+        int | None, typer.Option("--teacher-epochs", min=1, help="Epochs of each teacher.")
+    ] = None,
+    max_steps: Annotated[
+        int | None, typer.Option("--max-steps", min=1, help="Cap optimizer steps per model.")
+    ] = None,
     batch_size: Annotated[int | None, typer.Option("--batch-size", min=2, help="Mini-batch size.")] = None,
     device: Annotated[Device, typer.Option("--device", help="auto, cpu or cuda.")] = Device.auto,
     amp: Annotated[bool, typer.Option("--amp/--no-amp", help="Mixed precision on CUDA.")] = True,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
-    out: Annotated[Path | None, typer.Option("--out", help="Folder for checkpoints and results.json.")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Folder for checkpoints and results.json.")
+    ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the checkpoints in --out.")] = False,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not reuse cached teachers/baselines.")] = False,
-    nproc: Annotated[int, typer.Option("--nproc", min=1, help="Processes for data-parallel training (torchrun).")] = 1,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Do not reuse cached teachers/baselines.")
+    ] = False,
+    nproc: Annotated[
+        int, typer.Option("--nproc", min=1, help="Processes for data-parallel training (torchrun).")
+    ] = 1,
     fmt: Annotated[TrainFormat, typer.Option("--format", help="Output format.")] = TrainFormat.table,
 ) -> None:
     """Train a catalogued method end to end: teacher(s), student alone, distilled student."""
@@ -423,9 +466,23 @@ def train_command(
     catalog = get_catalog(ctx)
     state: State = ctx.ensure_object(State)
     code = run_train(
-        catalog, entry_id, config=config, dataset=dataset, data_root=data_root, epochs=epochs,
-        teacher_epochs=teacher_epochs, max_steps=max_steps, batch_size=batch_size, device=device.value, amp=amp,
-        seed=seed, out=out, resume=resume, cache=not no_cache, nproc=nproc, fmt=fmt.value,
+        catalog,
+        entry_id,
+        config=config,
+        dataset=dataset,
+        data_root=data_root,
+        epochs=epochs,
+        teacher_epochs=teacher_epochs,
+        max_steps=max_steps,
+        batch_size=batch_size,
+        device=device.value,
+        amp=amp,
+        seed=seed,
+        out=out,
+        resume=resume,
+        cache=not no_cache,
+        nproc=nproc,
+        fmt=fmt.value,
         catalog_path=state.catalog_path,
     )
     if code:
@@ -434,7 +491,10 @@ def train_command(
 
 @app.command("registry")
 def registry_command(
-    kind: Annotated[str | None, typer.Argument(help="Component kind: loss, model, dataset, prep, teacher, transfer, student.")] = None,
+    kind: Annotated[
+        str | None,
+        typer.Argument(help="Component kind: loss, model, dataset, prep, teacher, transfer, student."),
+    ] = None,
     fmt: Annotated[ListFormat, typer.Option("--format", help="Output format.")] = ListFormat.table,
 ) -> None:
     """List the registered components (and their vocabulary terms and parameters)."""

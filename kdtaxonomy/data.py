@@ -54,7 +54,9 @@ class ArrayData:
 
     def subset(self, rows: Tensor) -> ArrayData:
         """Rows selected by a boolean mask or an index tensor (indices are preserved)."""
-        return ArrayData(self.x[rows], self.y[rows], self.index[rows], {k: v[rows] for k, v in self.views.items()})
+        return ArrayData(
+            self.x[rows], self.y[rows], self.index[rows], {k: v[rows] for k, v in self.views.items()}
+        )
 
     def with_views(self, **views: Tensor) -> ArrayData:
         """A copy with extra views added or replaced."""

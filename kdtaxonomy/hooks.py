@@ -37,7 +37,9 @@ class FeatureTap:
         for name, path in self.wanted.items():
             if path not in names:
                 known = ", ".join(n for n in names if n)[:400]
-                raise KeyError(f"location {name!r}: the model has no submodule {path!r} (submodules: {known})")
+                raise KeyError(
+                    f"location {name!r}: the model has no submodule {path!r} (submodules: {known})"
+                )
             self._handles.append(names[path].register_forward_hook(self._hook(name)))
         return self
 

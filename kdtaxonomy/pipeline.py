@@ -65,7 +65,9 @@ class Distiller:
         self.amp = amp
         self.knowledge = list(knowledge)
         self.transfer: Transfer = build_component("transfer", transfer or ComponentSpec(component="permuted"))
-        self.construction = build_component("student", construction or ComponentSpec(component="from-scratch"))
+        self.construction = build_component(
+            "student", construction or ComponentSpec(component="from-scratch")
+        )
         self.teachers = [t.to(self.device) for t in teachers]
         self.mutual = isinstance(self.transfer, Mutual)
         for teacher in self.teachers if not self.mutual else []:
@@ -80,7 +82,9 @@ class Distiller:
         layers = dict(layers or {})
         self.student_locations = resolve_locations(self.student, layers.get("student"))
         teacher_layers = layers.get("teachers") or [layers.get("teacher")] * len(self.teachers)
-        self.teacher_locations = [resolve_locations(t, lay) for t, lay in zip(self.teachers, teacher_layers, strict=True)]
+        self.teacher_locations = [
+            resolve_locations(t, lay) for t, lay in zip(self.teachers, teacher_layers, strict=True)
+        ]
         self.student_view = student_view
         self.teacher_views = list(teacher_views or [student_view] * len(self.teachers))
         self.ce_weight = ce_weight
@@ -106,7 +110,9 @@ class Distiller:
             )
         return {name: locations[name] for name in needed}
 
-    def features(self, model: nn.Module, x: Tensor, locations: Mapping[str, str], role: str = "student") -> Features:
+    def features(
+        self, model: nn.Module, x: Tensor, locations: Mapping[str, str], role: str = "student"
+    ) -> Features:
         """Logits (``output``) and the wanted intermediate features of ``model`` on ``x``."""
         with FeatureTap(_unwrap(model), self._wanted(locations, role)) as tap:
             logits = model(x)
@@ -120,7 +126,9 @@ class Distiller:
         with torch.inference_mode():
             out = [
                 self.features(t, model_input(batch, view), locs, "teacher")
-                for t, view, locs in zip(self.teachers, self.teacher_views, self.teacher_locations, strict=True)
+                for t, view, locs in zip(
+                    self.teachers, self.teacher_views, self.teacher_locations, strict=True
+                )
             ]
         return [{k: v.clone() for k, v in f.items()} for f in out]
 
@@ -135,7 +143,8 @@ class Distiller:
             batch = {k: v.to(self.device) for k, v in batch.items()}
             chunks.append([{k: v.cpu() for k, v in f.items()} for f in self.teacher_features(batch)])
         self._cache = [
-            {key: torch.cat([chunk[i][key] for chunk in chunks]) for key in chunks[0][i]} for i in range(len(self.teachers))
+            {key: torch.cat([chunk[i][key] for chunk in chunks]) for key in chunks[0][i]}
+            for i in range(len(self.teachers))
         ]
 
     # -- loss -------------------------------------------------------------------------------------------
@@ -143,9 +152,14 @@ class Distiller:
         if self.terms or not self.knowledge:
             return
         s = self.features(self.student, model_input(batch, self.student_view), self.student_locations)
-        ts = self.teacher_features(batch) if not self.mutual else [
-            self.features(p, model_input(batch, self.student_view), self.student_locations) for p in self.teachers
-        ]
+        ts = (
+            self.teacher_features(batch)
+            if not self.mutual
+            else [
+                self.features(p, model_input(batch, self.student_view), self.student_locations)
+                for p in self.teachers
+            ]
+        )
         num_classes = self.num_classes or int(s[OUTPUT].shape[1])
         for spec in self.knowledge:
             component = self._registry.get("loss", spec.component)
@@ -195,7 +209,9 @@ class Distiller:
 
     def _mutual_loss(self, batch: dict[str, Tensor], criterion: Callable[[Tensor, Tensor], Tensor]) -> Tensor:
         peers = [self.student, *self.teachers]
-        outs = [self.features(p, model_input(batch, self.student_view), self.student_locations) for p in peers]
+        outs = [
+            self.features(p, model_input(batch, self.student_view), self.student_locations) for p in peers
+        ]
         total = torch.zeros((), device=self.device)
         for i, out in enumerate(outs):
             total = total + self.ce_weight * criterion(out[OUTPUT].float(), batch["y"])
@@ -252,15 +268,34 @@ class Distiller:
         results = []
         for round_index in range(int(getattr(self.construction, "rounds", 1))):
             self.construction.before_round(round_index, _unwrap(self.student))
-            ckpt = None if checkpoint is None else checkpoint.with_name(f"{checkpoint.stem}-r{round_index}{checkpoint.suffix}")
+            ckpt = (
+                None
+                if checkpoint is None
+                else checkpoint.with_name(f"{checkpoint.stem}-r{round_index}{checkpoint.suffix}")
+            )
             cfg = FitConfig(
-                epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, optimizer=optimizer,
-                max_steps=max_steps, seed=seed + 7919 * round_index, device=self.device, amp=self.amp,
-                checkpoint=ckpt, resume=resume, label=label if round_index == 0 else f"{label} (round {round_index + 1})",
+                epochs=epochs,
+                batch_size=batch_size,
+                lr=lr,
+                weight_decay=weight_decay,
+                optimizer=optimizer,
+                max_steps=max_steps,
+                seed=seed + 7919 * round_index,
+                device=self.device,
+                amp=self.amp,
+                checkpoint=ckpt,
+                resume=resume,
+                label=label if round_index == 0 else f"{label} (round {round_index + 1})",
                 progress=progress,
             )
             results.append(
-                fit(self.trainable(), self.loss, batches, cfg, after_step=lambda: self.construction.after_step(_unwrap(self.student)))
+                fit(
+                    self.trainable(),
+                    self.loss,
+                    batches,
+                    cfg,
+                    after_step=lambda: self.construction.after_step(_unwrap(self.student)),
+                )
             )
         self.student = self.construction.finalize(_unwrap(self.student))
         return results
@@ -269,14 +304,21 @@ class Distiller:
         """Top-1 accuracy (%) of the student on ``data``."""
         view = view or self.student_view
         return accuracy(
-            self.student, data, device=self.device, amp=self.amp,
+            self.student,
+            data,
+            device=self.device,
+            amp=self.amp,
             forward=lambda m, b: m(model_input(b, view)),
         )
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
     inner = getattr(model, "module", None)
-    return inner if isinstance(model, nn.parallel.DistributedDataParallel) and isinstance(inner, nn.Module) else model
+    return (
+        inner
+        if isinstance(model, nn.parallel.DistributedDataParallel) and isinstance(inner, nn.Module)
+        else model
+    )
 
 
 def instantiate(

@@ -139,7 +139,9 @@ def _first(terms: list[str], table: tuple[tuple[str, str], ...], default: str) -
 def derive(config: Configuration) -> dict[str, Any]:
     """The recipe a configuration's stage terms imply (before explicit overrides)."""
     dist, teacher, student = config.distillation, config.teacher, config.student
-    teacher_size = "medium" if "simple" in teacher.architecture and "complex" not in teacher.architecture else "large"
+    teacher_size = (
+        "medium" if "simple" in teacher.architecture and "complex" not in teacher.architecture else "large"
+    )
     teacher_key = _first(teacher.setup, TEACHER_PRIORITY, "single")
     if teacher_key == "ensemble" and set(config.data_preparation.modification) & VIEW_TERMS:
         teacher_key = "multi-view"
@@ -167,7 +169,10 @@ def derive(config: Configuration) -> dict[str, Any]:
         swap = {"conditional": "conditional-kd", "weighted": "weighted-kd"}[transfer_key]
         knowledge = [dict(k, component=swap) if k["component"] == "soft-label-kd" else k for k in knowledge]
     elif transfer_key == "aggregated":
-        knowledge = [dict(k, component="multi-teacher-kd") if k["component"] == "soft-label-kd" else k for k in knowledge]
+        knowledge = [
+            dict(k, component="multi-teacher-kd") if k["component"] == "soft-label-kd" else k
+            for k in knowledge
+        ]
     arch = student.architecture
     s_model, s_size = "cnn1d", "small"
     if "teacher-like" in arch and "simplified-teacher" not in arch:
@@ -184,7 +189,9 @@ def derive(config: Configuration) -> dict[str, Any]:
             construction = "from-scratch"  # the fused student's own classifier plays the back-end's role
         else:
             knowledge = []  # the SVM is trained on the teachers' deep features: that is the transfer
-    prep = [{"component": PREP_DEFAULTS[t]} for t in config.data_preparation.modification if t in PREP_DEFAULTS]
+    prep = [
+        {"component": PREP_DEFAULTS[t]} for t in config.data_preparation.modification if t in PREP_DEFAULTS
+    ]
     two_view = teacher_key == "multi-view" or bool(set(config.data_preparation.modification) & VIEW_TERMS)
     return {
         "dataset": {"component": "mnist1d-two-view" if two_view else "mnist1d"},

@@ -18,8 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kdtaxonomy.data import ArrayData, DataBundle
-from kdtaxonomy.data import model_input
+from kdtaxonomy.data import ArrayData, DataBundle, model_input
 from kdtaxonomy.pipeline import Distiller, build_component
 from kdtaxonomy.recipe import Recipe
 from kdtaxonomy.registry import load_components
@@ -50,7 +49,9 @@ class RunOptions:
 
 def cache_dir() -> Path:
     """Where trained teachers, baselines and generated datasets are cached."""
-    base = os.environ.get("KDTAX_CACHE_DIR") or str(Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "kdtaxonomy")
+    base = os.environ.get("KDTAX_CACHE_DIR") or str(
+        Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "kdtaxonomy"
+    )
     return Path(base)
 
 
@@ -59,11 +60,19 @@ def _key(*parts: Any) -> str:
     return hashlib.sha256(f"{torch.__version__}|{blob}".encode()).hexdigest()[:20]
 
 
-def build_model(key: str, params: dict[str, Any], bundle: DataBundle, view: str = "x", num_classes: int | None = None) -> nn.Module:
+def build_model(
+    key: str, params: dict[str, Any], bundle: DataBundle, view: str = "x", num_classes: int | None = None
+) -> nn.Module:
     """A registered architecture sized for ``bundle``'s input ``view``."""
     component = load_components().get("model", key)
-    shape = tuple(model_input({k: v[:1] for k, v in {"x": bundle.train.x, **bundle.train.views}.items()}, view).shape[1:])
-    model: nn.Module = component.obj(component.validate_params(params), input_shape=shape, num_classes=num_classes or bundle.num_classes)
+    shape = tuple(
+        model_input({k: v[:1] for k, v in {"x": bundle.train.x, **bundle.train.views}.items()}, view).shape[
+            1:
+        ]
+    )
+    model: nn.Module = component.obj(
+        component.validate_params(params), input_shape=shape, num_classes=num_classes or bundle.num_classes
+    )
     return model
 
 
@@ -89,10 +98,19 @@ class Runner:
         t = self.training
         out = self.opt.out
         return FitConfig(
-            epochs=epochs, batch_size=self.opt.batch_size or t.batch_size, lr=t.lr, weight_decay=t.weight_decay,
-            optimizer=t.optimizer, max_steps=self.opt.max_steps or t.max_steps, seed=self.opt.seed * 131 + seed_offset,
-            device=self.opt.device, amp=self.opt.amp, checkpoint=(out / f"{ckpt}.ckpt") if out and ckpt else None,
-            resume=self.opt.resume, label=label, progress=self.opt.progress,
+            epochs=epochs,
+            batch_size=self.opt.batch_size or t.batch_size,
+            lr=t.lr,
+            weight_decay=t.weight_decay,
+            optimizer=t.optimizer,
+            max_steps=self.opt.max_steps or t.max_steps,
+            seed=self.opt.seed * 131 + seed_offset,
+            device=self.opt.device,
+            amp=self.opt.amp,
+            checkpoint=(out / f"{ckpt}.ckpt") if out and ckpt else None,
+            resume=self.opt.resume,
+            label=label,
+            progress=self.opt.progress,
         )
 
     def _cached(self, key: str, model: nn.Module, train: Any) -> nn.Module:
@@ -138,30 +156,62 @@ class Runner:
             model = make_low_precision(model, *node.low_precision)
         model = model.to(self.opt.device)
         subset = data if node.classes is None else data.subset(torch.isin(data.y, torch.tensor(node.classes)))
-        epochs = self.opt.teacher_epochs or self.recipe.teacher.params.get("epochs") or self.training.teacher_epochs
-        cfg = self._cfg(node.name, int(epochs), node.seed_offset, ckpt=node.name)
+        epochs = (
+            self.opt.teacher_epochs
+            or self.recipe.teacher.params.get("epochs")
+            or self.training.teacher_epochs
+        )
+        cfg = self._cfg(node.name, int(str(epochs)), node.seed_offset, ckpt=node.name)
         sources = [self.models[s] for s in node.sources]
-        key = _key("node", self.recipe.digest("dataset", "data_preparation"), node.__dict__, cfg.epochs, cfg.lr,
-                   cfg.batch_size, cfg.max_steps, self.opt.seed, self.opt.dataset_params,
-                   self.recipe.digest("knowledge", "transfer") if sources else "")
+        key = _key(
+            "node",
+            self.recipe.digest("dataset", "data_preparation"),
+            node.__dict__,
+            cfg.epochs,
+            cfg.lr,
+            cfg.batch_size,
+            cfg.max_steps,
+            self.opt.seed,
+            self.opt.dataset_params,
+            self.recipe.digest("knowledge", "transfer") if sources else "",
+        )
 
         def train() -> None:
             if not sources:
                 _train_ce(model, subset, node.view, cfg)
                 return
-            distiller = Distiller(model, sources, knowledge=self._node_knowledge(), transfer=self.recipe.transfer,
-                                  student_view=node.view, teacher_views=[self._view(s) for s in node.sources],
-                                  ce_weight=self.training.ce_weight, device=self.opt.device, amp=self.opt.amp)
-            distiller.fit(subset, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, max_steps=cfg.max_steps,
-                          seed=cfg.seed, checkpoint=cfg.checkpoint, resume=cfg.resume, progress=cfg.progress,
-                          label=node.name)
+            distiller = Distiller(
+                model,
+                sources,
+                knowledge=self._node_knowledge(),
+                transfer=self.recipe.transfer,
+                student_view=node.view,
+                teacher_views=[self._view(s) for s in node.sources],
+                ce_weight=self.training.ce_weight,
+                device=self.opt.device,
+                amp=self.opt.amp,
+            )
+            distiller.fit(
+                subset,
+                epochs=cfg.epochs,
+                batch_size=cfg.batch_size,
+                lr=cfg.lr,
+                max_steps=cfg.max_steps,
+                seed=cfg.seed,
+                checkpoint=cfg.checkpoint,
+                resume=cfg.resume,
+                progress=cfg.progress,
+                label=node.name,
+            )
 
         return self._cached(key, model, train)
 
     def _node_knowledge(self) -> list[KnowledgeSpec]:
         """Assistants and generations learn from their predecessor with the recipe's output-level terms
         (soft labels when it has none): the student's intermediate locations need not exist on them."""
-        terms = [k for k in self.recipe.knowledge if (k.location or "output") == "output" and k.component != "dml"]
+        terms = [
+            k for k in self.recipe.knowledge if (k.location or "output") == "output" and k.component != "dml"
+        ]
         return terms or [KnowledgeSpec(component="soft-label-kd", location="output")]
 
     def _view(self, name: str) -> str:
@@ -177,7 +227,9 @@ class Runner:
             self.models[node.name] = self.train_node(node, bundle, train["teacher"])
         names = list(self.plan.student_sources)
         if self.recipe.transfer.component == "dense-guidance":
-            names = [n.name for n in self.plan.nodes]  # DGKD: the teacher and every assistant guide the student
+            names = [
+                n.name for n in self.plan.nodes
+            ]  # DGKD: the teacher and every assistant guide the student
             self.plan.student_sources = names
         sources: list[nn.Module] = [self.models[s] for s in names]
         if self.plan.combine_specialists:
@@ -186,18 +238,24 @@ class Runner:
         student_train = train["student"]
         for prep in preps:
             if getattr(prep, "needs_teacher", False) and sources:
-                student_train = prep.synthesize(sources[0], student_train, torch.Generator().manual_seed(self.opt.seed))
+                student_train = prep.synthesize(
+                    sources[0], student_train, torch.Generator().manual_seed(self.opt.seed)
+                )
         baseline = self.baseline(bundle, student_train)
         student = self.student(bundle, student_train, sources, preps)
         view = self.plan.student_view
         result: dict[str, Any] = {
             "teacher_accuracy": self._teacher_accuracy(test["teacher"]),
-            "student_baseline_accuracy": accuracy(baseline, test["student"], view=view, device=self.opt.device),
+            "student_baseline_accuracy": accuracy(
+                baseline, test["student"], view=view, device=self.opt.device
+            ),
             "student_accuracy": student.evaluate(test["student"], view=view),
         }
         for node in self.plan.nodes:
             if node.role in {"assistant", "generation"}:
-                result[f"{node.name}_accuracy"] = accuracy(self.models[node.name], test["teacher"], view=node.view, device=self.opt.device)
+                result[f"{node.name}_accuracy"] = accuracy(
+                    self.models[node.name], test["teacher"], view=node.view, device=self.opt.device
+                )
         if self.plan.ensemble_of:
             members = [self.models[n] for n in self.plan.ensemble_of] + [student.student]
             result["ensemble_accuracy"] = _ensemble_accuracy(members, test["student"], view, self.opt.device)
@@ -217,18 +275,34 @@ class Runner:
         """The student architecture trained alone on the labels (same data, same epochs)."""
         spec = self.recipe.student_model
         torch.manual_seed(self.opt.seed * 131 + 997)
-        model = build_model(spec.component, dict(spec.params), bundle, self.plan.student_view).to(self.opt.device)
+        model = build_model(spec.component, dict(spec.params), bundle, self.plan.student_view).to(
+            self.opt.device
+        )
         cfg = self._cfg("student alone", self.opt.epochs or self.training.epochs, 997, ckpt="baseline")
-        key = _key("baseline", self.recipe.digest("dataset", "data_preparation", "student_model"), cfg.epochs, cfg.lr,
-                   cfg.batch_size, cfg.max_steps, self.opt.seed, self.opt.dataset_params, self.plan.student_view, len(data))
+        key = _key(
+            "baseline",
+            self.recipe.digest("dataset", "data_preparation", "student_model"),
+            cfg.epochs,
+            cfg.lr,
+            cfg.batch_size,
+            cfg.max_steps,
+            self.opt.seed,
+            self.opt.dataset_params,
+            self.plan.student_view,
+            len(data),
+        )
         return self._cached(key, model, lambda: _train_ce(model, data, self.plan.student_view, cfg))
 
-    def student(self, bundle: DataBundle, data: ArrayData, sources: list[nn.Module], preps: list[Any]) -> Distiller:
+    def student(
+        self, bundle: DataBundle, data: ArrayData, sources: list[nn.Module], preps: list[Any]
+    ) -> Distiller:
         spec = self.recipe.student_model
         torch.manual_seed(self.opt.seed * 131 + 4242)
         model = build_model(spec.component, dict(spec.params), bundle, self.plan.student_view)
         if self.plan.fusion is not None:
-            model = FusionStudent(model, self.models["auxiliary"], num_classes=bundle.num_classes, **self.plan.fusion)
+            model = FusionStudent(
+                model, self.models["auxiliary"], num_classes=bundle.num_classes, **self.plan.fusion
+            )
             model.build(data.view(self.plan.student_view)[:2])
         peers = []
         for peer in self.plan.peers:
@@ -236,18 +310,38 @@ class Runner:
             peers.append(build_model(peer.model, {"size": peer.size}, bundle, peer.view))
         augment = _online_augment(preps)
         distiller = Distiller(
-            model, peers or sources, knowledge=self.recipe.knowledge, transfer=self.recipe.transfer,
-            construction=self.recipe.student, student_view=self.plan.student_view,
-            teacher_views=None if peers else [self._view(s) for s in self.plan.student_sources] if not self.plan.combine_specialists else ["x"],
-            ce_weight=self.training.ce_weight, num_classes=bundle.num_classes, augment=augment,
-            device=self.opt.device, amp=self.opt.amp,
+            model,
+            peers or sources,
+            knowledge=self.recipe.knowledge,
+            transfer=self.recipe.transfer,
+            construction=self.recipe.student,
+            student_view=self.plan.student_view,
+            teacher_views=None
+            if peers
+            else [self._view(s) for s in self.plan.student_sources]
+            if not self.plan.combine_specialists
+            else ["x"],
+            ce_weight=self.training.ce_weight,
+            num_classes=bundle.num_classes,
+            augment=augment,
+            device=self.opt.device,
+            amp=self.opt.amp,
         )
         self.student_initial = {k: v.detach().clone() for k, v in distiller.student.state_dict().items()}
-        distiller.fit(data, epochs=self.opt.epochs or self.training.epochs, batch_size=self.opt.batch_size or self.training.batch_size,
-                      lr=self.training.lr, weight_decay=self.training.weight_decay, optimizer=self.training.optimizer,
-                      max_steps=self.opt.max_steps or self.training.max_steps, seed=self.opt.seed * 131 + 4242,
-                      checkpoint=(self.opt.out / "student.ckpt") if self.opt.out else None, resume=self.opt.resume,
-                      progress=self.opt.progress, label="distilled student")
+        distiller.fit(
+            data,
+            epochs=self.opt.epochs or self.training.epochs,
+            batch_size=self.opt.batch_size or self.training.batch_size,
+            lr=self.training.lr,
+            weight_decay=self.training.weight_decay,
+            optimizer=self.training.optimizer,
+            max_steps=self.opt.max_steps or self.training.max_steps,
+            seed=self.opt.seed * 131 + 4242,
+            checkpoint=(self.opt.out / "student.ckpt") if self.opt.out else None,
+            resume=self.opt.resume,
+            progress=self.opt.progress,
+            label="distilled student",
+        )
         self.distiller = distiller
         return distiller
 

@@ -142,34 +142,37 @@ class DataInput(Node):
     modalities: ModalityTerms = _terms("modality", "Modalities of the data (vocabulary step 'modality').")
 
 
-
 class DataPreparation(Node):
     """Stage 1: data modification and partitioning (survey Section III, Fig. 3)."""
 
     modification: list[str] = _terms(
         "modification", "How the data are modified; empty when not modified (the survey's '-')."
     )
-    partitioning: PartitioningTerms = _terms("partitioning", "Who the prepared data are for; empty when not partitioned.")
+    partitioning: PartitioningTerms = _terms(
+        "partitioning", "Who the prepared data are for; empty when not partitioned."
+    )
     notes: Text | None = None
     """Details: parameters of the modification, sizes of partitions."""
-
 
 
 class TeacherModeling(Node):
     """Stage 2: teacher setup, architecture selection, construction & training (survey Section IV)."""
 
     setup: TeacherSetupTerms = _terms("teacher-setup", "Number of teachers and how they communicate.")
-    count: Count = UNKNOWN
+    count: Count = "unknown"
     """How many teacher networks (assistants excluded), or ``unknown``."""
-    architecture: TeacherArchitectureTerms = _terms("teacher-architecture", "Complexity / family choice of the teacher(s).")
+    architecture: TeacherArchitectureTerms = _terms(
+        "teacher-architecture", "Complexity / family choice of the teacher(s)."
+    )
     models: list[ShortText] = Field(default_factory=list)
     """Named teacher architectures as the paper gives them, e.g. ``ResNet-152``."""
-    construction: TeacherConstructionTerms = _terms("teacher-construction", "How the teacher(s) are built and trained.")
+    construction: TeacherConstructionTerms = _terms(
+        "teacher-construction", "How the teacher(s) are built and trained."
+    )
     assistants: list[ShortText] = Field(default_factory=list)
     """Named teacher-assistant architectures between teacher and student, in chain order."""
     notes: Text | None = None
     """Details not captured by the terms."""
-
 
 
 class KnowledgeDistillation(Node):
@@ -184,20 +187,22 @@ class KnowledgeDistillation(Node):
     """Details not captured by the terms."""
 
 
-
 class StudentModeling(Node):
     """Stage 4: student setup, architecture selection, construction & training (survey Section VI)."""
 
     setup: StudentSetupTerms = _terms("student-setup", "Number of students and how they are organised.")
-    count: Count = UNKNOWN
+    count: Count = "unknown"
     """How many student networks, or ``unknown``."""
-    architecture: StudentArchitectureTerms = _terms("student-architecture", "The student's structure relative to the teacher.")
+    architecture: StudentArchitectureTerms = _terms(
+        "student-architecture", "The student's structure relative to the teacher."
+    )
     models: list[ShortText] = Field(default_factory=list)
     """Named student architectures as the paper gives them."""
-    construction: StudentConstructionTerms = _terms("student-construction", "How the student is initialised, compressed, trained.")
+    construction: StudentConstructionTerms = _terms(
+        "student-construction", "How the student is initialised, compressed, trained."
+    )
     notes: Text | None = None
     """Details not captured by the terms."""
-
 
 
 class ComponentSpec(Node):
@@ -270,7 +275,6 @@ class Configuration(Node):
     """Datasets used in the experiments, by the names the paper uses."""
     implementation: Implementation | None = None
     """The runnable recipe (see :class:`Implementation`)."""
-
 
 
 class Source(Node):

@@ -65,7 +65,9 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise TrainingError(f"--device {name}: CUDA is not available on this machine (use --device cpu or auto)")
+        raise TrainingError(
+            f"--device {name}: CUDA is not available on this machine (use --device cpu or auto)"
+        )
     if name not in {"cpu"} and not name.startswith("cuda"):
         raise TrainingError(f"--device {name!r}: use auto, cpu, cuda or cuda:N")
     return torch.device(name)
@@ -101,7 +103,9 @@ def loader(data: ArrayData, batch_size: int, *, shuffle: bool, seed: int, epoch:
     """
     dataset = _RowDataset(data)
     if is_distributed():
-        sampler = DistributedSampler(dataset, num_replicas=world_size(), rank=rank(), shuffle=shuffle, seed=seed)
+        sampler: DistributedSampler[dict[str, Tensor]] = DistributedSampler(
+            dataset, num_replicas=world_size(), rank=rank(), shuffle=shuffle, seed=seed
+        )
         sampler.set_epoch(epoch)
         return DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=False)
     generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
@@ -172,7 +176,7 @@ def fit(
                     "Lower the learning rate or the loss weights."
                 )
             optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
+            scaler.scale(loss).backward()  # type: ignore[no-untyped-call]
             scaler.step(optimizer)
             scaler.update()
             if after_step is not None:
@@ -202,7 +206,9 @@ def fit(
 
 
 @torch.no_grad()
-def predict_logits(model: nn.Module, inputs: Iterator[Tensor] | Iterable[Tensor], device: torch.device) -> Tensor:
+def predict_logits(
+    model: nn.Module, inputs: Iterator[Tensor] | Iterable[Tensor], device: torch.device
+) -> Tensor:
     """Concatenated logits of ``model`` over input batches (eval mode)."""
     model.eval()
     return torch.cat([model(x.to(device)).float().cpu() for x in inputs])
@@ -210,8 +216,14 @@ def predict_logits(model: nn.Module, inputs: Iterator[Tensor] | Iterable[Tensor]
 
 @torch.no_grad()
 def accuracy(
-    model: nn.Module, data: ArrayData, *, view: str = "x", batch_size: int = 512, device: torch.device | None = None,
-    amp: bool = False, forward: Callable[[nn.Module, dict[str, Tensor]], Tensor] | None = None,
+    model: nn.Module,
+    data: ArrayData,
+    *,
+    view: str = "x",
+    batch_size: int = 512,
+    device: torch.device | None = None,
+    amp: bool = False,
+    forward: Callable[[nn.Module, dict[str, Tensor]], Tensor] | None = None,
 ) -> float:
     """Top-1 accuracy (%) of ``model`` on ``data`` (reduced across DDP ranks)."""
     device = device or torch.device("cpu")

@@ -97,7 +97,9 @@ class VocabularyFile(_Strict):
         for stage_key, stage in self.stages.items():
             for step_key, step in stage.steps.items():
                 if step_key in steps:
-                    raise ValueError(f"step {step_key!r} appears in stages {steps[step_key]!r} and {stage_key!r}")
+                    raise ValueError(
+                        f"step {step_key!r} appears in stages {steps[step_key]!r} and {stage_key!r}"
+                    )
                 steps[step_key] = stage_key
                 for term_key, term in step.terms.items():
                     unknown = [g for g in term.gou if g not in self.gou_categories]
@@ -190,7 +192,9 @@ class Vocabulary:
         canonical = self._names[step].get(normalise(value))
         if canonical is not None:
             raise VocabularyError(f"{value!r} is a synonym: write the term as {canonical!r}")
-        raise VocabularyError(f"unknown {step} term {value!r}.{self._suggest(list(self._names[step]), value)}")
+        raise VocabularyError(
+            f"unknown {step} term {value!r}.{self._suggest(list(self._names[step]), value)}"
+        )
 
     def resolve(self, facet: str, name: str) -> Resolved:
         """Resolve a query name (term, label or synonym; any case) for a facet of ``kdtax list``."""

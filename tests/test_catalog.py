@@ -31,7 +31,9 @@ def test_public_api(catalog: Catalog) -> None:
     assert [e.id for e in loaded] == sorted(loaded.entries)
 
 
-@pytest.mark.parametrize("facet,step", [("knowledge", "knowledge"), ("transfer", "transfer"), ("location", "location")])
+@pytest.mark.parametrize(
+    "facet,step", [("knowledge", "knowledge"), ("transfer", "transfer"), ("location", "location")]
+)
 def test_filter_matches_brute_force_for_every_term(catalog: Catalog, facet: str, step: str) -> None:
     for term in catalog.vocabulary.terms(step):
         assert ids(catalog.filter(**{facet: term})) == brute_force(catalog, step, term), term
@@ -53,7 +55,10 @@ def test_repeated_facets_and_together(catalog: Catalog) -> None:
 
 
 def test_dataset_year_and_search(catalog: Catalog) -> None:
-    assert {e.id for e, _ in catalog.filter(dataset="cifar100")} >= {"ahn2019-vid", "furlanello2018-born-again"}
+    assert {e.id for e, _ in catalog.filter(dataset="cifar100")} >= {
+        "ahn2019-vid",
+        "furlanello2018-born-again",
+    }
     assert all(e.year == 2019 for e, _ in catalog.filter(year="2019"))
     assert all(2018 <= e.year <= 2020 for e, _ in catalog.filter(year="2018-2020"))
     assert {e.id for e, _ in catalog.filter(search="born again")} >= {"furlanello2018-born-again"}
@@ -80,7 +85,9 @@ def test_cache_is_used_and_invalidated_by_edits(tmp_path: Path) -> None:
     time.sleep(0.01)
     path.write_text(path.read_text().replace("An Example of Soft-Label", "A Changed"), encoding="utf-8")
     assert load_catalog(root).get("example-kd").title.startswith("A Changed")
-    path.write_text(path.read_text().replace("knowledge: [soft-labels]", "knowledge: [nope]"), encoding="utf-8")
+    path.write_text(
+        path.read_text().replace("knowledge: [soft-labels]", "knowledge: [nope]"), encoding="utf-8"
+    )
     with pytest.raises(CatalogError):
         load_catalog(root)
 

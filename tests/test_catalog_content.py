@@ -27,21 +27,48 @@ SEED_FILES = {
     "ghoshdastidar2021-multiscript-kd": "004_d92d4bf52ac69119.txt",
 }
 REQUIRED = [
-    "hinton2015-distilling", "polino2018-quantized-distillation", "mishra2017-apprentice", "wu2019-multi-teacher-video",
-    "zhu2019-low-resolution", "nayak2019-zero-shot-kd", "kim2016-sequence-level-kd", "ahn2019-vid",
-    "meng2019-conditional-ts", "furlanello2018-born-again", "mahbod2019-skin-lesion", "lu2019-breast-mri",
-    "wang2019-progressive-ts", "wang2019-fine-grained-imitation", "liu2019-structured-kd", "park2019-rkd",
-    "kim2019-output-errors", "jung2020-asc-audio-tagging", "cho2023-area-rkd", "zhang-multimodal-kd",
-    "ghoshdastidar2021-multiscript-kd", "romero2015-fitnets", "zagoruyko2017-attention-transfer",
-    "tung2019-similarity-preserving", "peng2019-correlation-congruence", "passalis2018-pkt", "huang2017-nst",
-    "tian2020-crd", "zhao2022-dkd", "mirzadeh2020-takd", "son2021-dgkd", "zhang2018-dml",
+    "hinton2015-distilling",
+    "polino2018-quantized-distillation",
+    "mishra2017-apprentice",
+    "wu2019-multi-teacher-video",
+    "zhu2019-low-resolution",
+    "nayak2019-zero-shot-kd",
+    "kim2016-sequence-level-kd",
+    "ahn2019-vid",
+    "meng2019-conditional-ts",
+    "furlanello2018-born-again",
+    "mahbod2019-skin-lesion",
+    "lu2019-breast-mri",
+    "wang2019-progressive-ts",
+    "wang2019-fine-grained-imitation",
+    "liu2019-structured-kd",
+    "park2019-rkd",
+    "kim2019-output-errors",
+    "jung2020-asc-audio-tagging",
+    "cho2023-area-rkd",
+    "zhang-multimodal-kd",
+    "ghoshdastidar2021-multiscript-kd",
+    "romero2015-fitnets",
+    "zagoruyko2017-attention-transfer",
+    "tung2019-similarity-preserving",
+    "peng2019-correlation-congruence",
+    "passalis2018-pkt",
+    "huang2017-nst",
+    "tian2020-crd",
+    "zhao2022-dkd",
+    "mirzadeh2020-takd",
+    "son2021-dgkd",
+    "zhang2018-dml",
 ]
 
 
 def survey_table() -> list[tuple[str, dict[str, str]]]:
     """Tables I and II as copied verbatim from the survey into tests/fixtures/survey_tables.tsv."""
     with (FIXTURES / "survey_tables.tsv").open(encoding="utf-8") as handle:
-        return [(row[0], dict(zip(SUMMARY_KEYS, row[1:], strict=True))) for row in csv.reader(handle, delimiter="\t")]
+        return [
+            (row[0], dict(zip(SUMMARY_KEYS, row[1:], strict=True)))
+            for row in csv.reader(handle, delimiter="\t")
+        ]
 
 
 def test_every_required_work_is_catalogued(catalog: Catalog) -> None:
@@ -122,7 +149,10 @@ def test_every_configuration_describes_all_four_stages(catalog: Catalog) -> None
 def test_results_name_their_source_table(catalog: Catalog) -> None:
     for entry in catalog:
         for result in entry.results:
-            assert re.match(r"(Table|Section|Abstract|Fig)", result.source.table), (entry.id, result.source.table)
+            assert re.match(r"(Table|Section|Abstract|Fig)", result.source.table), (
+                entry.id,
+                result.source.table,
+            )
 
 
 def test_catalog_files_are_named_by_id() -> None:

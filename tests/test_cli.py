@@ -33,7 +33,9 @@ def test_list_table(runner: CliRunner) -> None:
 
 def test_list_json_has_ids_titles_years_and_terms(runner: CliRunner, catalog: Catalog) -> None:
     data = json.loads(run(runner, "list", "--knowledge", "Mutual information", "--format", "json"))
-    assert data and all({"id", "title", "year", "knowledge", "transfer", "teacher", "student"} <= set(d) for d in data)
+    assert data and all(
+        {"id", "title", "year", "knowledge", "transfer", "teacher", "student"} <= set(d) for d in data
+    )
     assert {d["id"] for d in data} == {e.id for e, _ in catalog.filter(knowledge="mutual-information")}
     assert all("mutual-information" in d["knowledge"] for d in data)
 
@@ -45,7 +47,9 @@ def test_synonyms_give_the_same_list(runner: CliRunner, spelling: str) -> None:
 
 
 def test_list_csv_and_markdown(runner: CliRunner) -> None:
-    rows = list(csv.DictReader(io.StringIO(run(runner, "list", "--transfer", "conditional", "--format", "csv"))))
+    rows = list(
+        csv.DictReader(io.StringIO(run(runner, "list", "--transfer", "conditional", "--format", "csv")))
+    )
     assert [r["id"] for r in rows] == ["meng2019-conditional-ts"]
     md = run(runner, "list", "--transfer", "conditional", "--format", "md")
     assert md.startswith("| id | configuration | title |")
@@ -54,15 +58,24 @@ def test_list_csv_and_markdown(runner: CliRunner) -> None:
 def test_unknown_term_exits_1_with_close_matches(runner: CliRunner) -> None:
     result = runner.invoke(app, ["--catalog", str(CATALOG), "list", "--knowledge=mutual-infomation"])
     assert result.exit_code == 1
-    assert result.stderr.startswith("error: unknown --knowledge value 'mutual-infomation'. Did you mean: mutual-information?")
+    assert result.stderr.startswith(
+        "error: unknown --knowledge value 'mutual-infomation'. Did you mean: mutual-information?"
+    )
     assert "Traceback" not in result.output
 
 
 def test_show_formats(runner: CliRunner) -> None:
     out = run(runner, "show", "zhang-multimodal-kd")
-    for text in ("Knowledge Distillation from Multi-Modality to Single-Modality", "distribution-level", "Reported results", "Table 2"):
+    for text in (
+        "Knowledge Distillation from Multi-Modality to Single-Modality",
+        "distribution-level",
+        "Reported results",
+        "Table 2",
+    ):
         assert text in out
-    data = json.loads(run(runner, "show", "zhang-multimodal-kd", "--config", "distribution-level", "--format", "json"))
+    data = json.loads(
+        run(runner, "show", "zhang-multimodal-kd", "--config", "distribution-level", "--format", "json")
+    )
     assert [c["name"] for c in data["configurations"]] == ["distribution-level"]
     assert all(r.get("configuration") in (None, "distribution-level") for r in data["results"])
     md = run(runner, "show", "ahn2019-vid", "--format", "md")
@@ -113,7 +126,9 @@ def test_table_summary_json_has_exactly_the_survey_keys(runner: CliRunner) -> No
 def test_table_summary_md_and_filters_and_output_file(runner: CliRunner, tmp_path) -> None:
     md = run(runner, "table", "summary")
     assert "TABLE I. Summarization" in md and "TABLE II. Summarization" in md
-    assert "| Work | Objective | Data Modification |" in md and "| Work | Objective | Data Preparation |" in md
+    assert (
+        "| Work | Objective | Data Modification |" in md and "| Work | Objective | Data Preparation |" in md
+    )
     filtered = json.loads(run(runner, "table", "summary", "--knowledge", "MI", "--format", "json"))
     assert {r["work"] for r in filtered} == {"[9]", "[14]", "[15]", "[16]", "[8]"}
     target = tmp_path / "summary.csv"

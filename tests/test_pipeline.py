@@ -10,13 +10,18 @@ import torch
 from kdtaxonomy.catalog import Catalog, load_catalog
 from kdtaxonomy.recipe import resolve
 from kdtaxonomy.registry import load_components
-from kdtaxonomy.runner import RunOptions, Runner
+from kdtaxonomy.runner import Runner, RunOptions
 
 from .conftest import CATALOG
 
 CONFIGS = [(e.id, c.name) for e, c in load_catalog(CATALOG, use_cache=False).configurations()]
 TINY = RunOptions(
-    seed=0, epochs=1, teacher_epochs=1, max_steps=2, batch_size=32, cache=False,
+    seed=0,
+    epochs=1,
+    teacher_epochs=1,
+    max_steps=2,
+    batch_size=32,
+    cache=False,
     dataset_params={"train_limit": 192, "test_limit": 96},
 )
 
@@ -31,17 +36,26 @@ def test_configuration_trains_a_few_steps(catalog: Catalog, entry_id: str, confi
     if result["teacher_accuracy"] is not None:
         assert 0.0 <= result["teacher_accuracy"] <= 100.0
     after = runner.distiller.student.state_dict()
-    changed = [k for k, v in runner.student_initial.items() if k in after and v.is_floating_point()
-               and not torch.equal(v, after[k].to(v.device))]
+    changed = [
+        k
+        for k, v in runner.student_initial.items()
+        if k in after and v.is_floating_point() and not torch.equal(v, after[k].to(v.device))
+    ]
     assert changed, "no student parameter changed"
 
 
 def test_every_registered_component_is_used_or_listed_as_extra(catalog: Catalog) -> None:
     """Every component is reachable from some catalogued configuration, or is a documented extra."""
     extras = {
-        ("model", "mlp"), ("model", "lstm"), ("model", "cnn2d"), ("model", "resnet2d"),
-        ("dataset", "image-folder"), ("dataset", "cifar"), ("dataset", "wav-folder"),
-        ("prep", "class-partition"), ("prep", "spectral-view"),
+        ("model", "mlp"),
+        ("model", "lstm"),
+        ("model", "cnn2d"),
+        ("model", "resnet2d"),
+        ("dataset", "image-folder"),
+        ("dataset", "cifar"),
+        ("dataset", "wav-folder"),
+        ("prep", "class-partition"),
+        ("prep", "spectral-view"),
         ("transfer", "permuted"),
     }
     used: set[tuple[str, str]] = set()

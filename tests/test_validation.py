@@ -20,11 +20,23 @@ INVALID = FIXTURES / "invalid"
 # fixture -> (line or None, field or None, reason fragment)
 EXPECTED: dict[str, tuple[int | None, str | None, str]] = {
     "malformed-yaml.yaml": (3, None, "malformed YAML: while parsing a flow sequence"),
-    "python-tag.yaml": (2, None, "YAML tag '!!python/object/apply:os.system' refused: only plain YAML is allowed"),
+    "python-tag.yaml": (
+        2,
+        None,
+        "YAML tag '!!python/object/apply:os.system' refused: only plain YAML is allowed",
+    ),
     "not-a-mapping.yaml": (1, None, "top level must be a mapping of fields, not list"),
     "unknown-key.yaml": (5, "impact_factor", "unknown key (not part of the schema)"),
-    "unknown-term.yaml": (15, "configurations.0.distillation.knowledge", "unknown knowledge term 'soft-lables'. Did you mean: soft-labels"),
-    "synonym-term.yaml": (15, "configurations.0.distillation.knowledge", "'logits' is a synonym: write the term as 'soft-labels'"),
+    "unknown-term.yaml": (
+        15,
+        "configurations.0.distillation.knowledge",
+        "unknown knowledge term 'soft-lables'. Did you mean: soft-labels",
+    ),
+    "synonym-term.yaml": (
+        15,
+        "configurations.0.distillation.knowledge",
+        "'logits' is a synonym: write the term as 'soft-labels'",
+    ),
     "wrong-type.yaml": (4, "year", "Input should be a valid integer"),
     "missing-field.yaml": (None, "title", "required field is missing"),
     "id-mismatch.yaml": (1, "id", "id 'another-id' must equal the file name 'id-mismatch'"),
@@ -34,13 +46,19 @@ EXPECTED: dict[str, tuple[int | None, str | None, str]] = {
     "duplicate-key.yaml": (5, None, "duplicate key 'year' (first at line 4)"),
     "unknown-reference.yaml": (None, "related.0", "unknown entry id 'no-such-entry'"),
     "unknown-component.yaml": (
-        18, "configurations.0.implementation", "recipe: knowledge.0.component: unknown loss 'soft-label-kdd'. Did you mean: soft-label-kd"
+        18,
+        "configurations.0.implementation",
+        "recipe: knowledge.0.component: unknown loss 'soft-label-kdd'. Did you mean: soft-label-kd",
     ),
     "bad-parameter.yaml": (
-        18, "configurations.0.implementation", "recipe: knowledge.0.params.temperature: Input should be greater than 0"
+        18,
+        "configurations.0.implementation",
+        "recipe: knowledge.0.params.temperature: Input should be greater than 0",
     ),
     "unknown-dataset.yaml": (
-        18, "configurations.0.implementation", "recipe: dataset.component: unknown dataset 'mnist-2d'. Did you mean: mnist1d"
+        18,
+        "configurations.0.implementation",
+        "recipe: dataset.component: unknown dataset 'mnist-2d'. Did you mean: mnist1d",
     ),
 }
 

@@ -24,7 +24,9 @@ def vocab(raw: dict) -> Vocabulary:
     return Vocabulary.from_mapping(raw)
 
 
-@pytest.mark.parametrize("name", ["MI", "mutual-information", "Mutual information", "  mutual_information ", "mi"])
+@pytest.mark.parametrize(
+    "name", ["MI", "mutual-information", "Mutual information", "  mutual_information ", "mi"]
+)
 def test_mutual_information_spellings_resolve(vocab: Vocabulary, name: str) -> None:
     resolved = vocab.resolve("knowledge", name)
     assert (resolved.step, resolved.term) == ("knowledge", "mutual-information")
@@ -64,8 +66,18 @@ def test_gou_mapping_covers_the_three_knowledge_categories(vocab: Vocabulary) ->
     categories = {g for t in vocab.terms("knowledge") for g in vocab.gou("knowledge", t)}
     assert {"response-based", "feature-based", "relation-based"} <= categories
     assert set(vocab.data.gou_categories) >= {
-        "offline", "online", "self", "adversarial", "multi-teacher", "cross-modal", "graph-based",
-        "attention-based", "data-free", "quantized", "lifelong", "nas-based",
+        "offline",
+        "online",
+        "self",
+        "adversarial",
+        "multi-teacher",
+        "cross-modal",
+        "graph-based",
+        "attention-based",
+        "data-free",
+        "quantized",
+        "lifelong",
+        "nas-based",
     }
 
 

@@ -27,7 +27,9 @@ def insert(entry: str, config: str, impl: dict) -> None:
         if line.startswith(" " * indent + "implementation:"):
             raise ValueError(f"{entry}#{config}: already has an implementation")
         if line.startswith(" " * indent + "datasets:"):
-            text = yaml.safe_dump({"implementation": impl}, sort_keys=False, width=100, default_flow_style=None)
+            text = yaml.safe_dump(
+                {"implementation": impl}, sort_keys=False, width=100, default_flow_style=None
+            )
             block = "".join(" " * indent + ln + "\n" for ln in text.splitlines())
             lines.insert(i, block)
             path.write_text("".join(lines), encoding="utf-8")

@@ -15,7 +15,9 @@ from kdtaxonomy.catalog import Catalog
 def _git_commit() -> str:
     root = Path(__file__).resolve().parents[2]
     try:
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        out = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+        )
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return out.stdout.strip() if out.returncode == 0 else "unknown"
@@ -43,8 +45,16 @@ def _spawn(nproc: int) -> int:
         cleaned.append(arg)
     if cleaned and cleaned[0] == "train":
         cleaned = cleaned[1:]
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-               "-m", "kdtaxonomy.train", *cleaned]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={nproc}",
+        "-m",
+        "kdtaxonomy.train",
+        *cleaned,
+    ]
     return subprocess.call(command)
 
 
@@ -102,11 +112,26 @@ def run_train(
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                            console=Console(stderr=True), transient=False)
+        progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            transient=False,
+        )
     options = RunOptions(
-        seed=seed, device=target, amp=amp and target.type == "cuda", epochs=epochs, teacher_epochs=teacher_epochs,
-        batch_size=batch_size, max_steps=max_steps, out=out, resume=resume, cache=cache, progress=progress,
+        seed=seed,
+        device=target,
+        amp=amp and target.type == "cuda",
+        epochs=epochs,
+        teacher_epochs=teacher_epochs,
+        batch_size=batch_size,
+        max_steps=max_steps,
+        out=out,
+        resume=resume,
+        cache=cache,
+        progress=progress,
         dataset_params={"root": str(data_root)} if data_root else {},
     )
     try:
@@ -154,8 +179,12 @@ def _print_table(result: dict[str, Any]) -> None:
     table = Table(title=f"{result['id']}#{result['configuration']} on {result['dataset']['name']}")
     table.add_column("model")
     table.add_column("test accuracy (%)", justify="right")
-    labels = {"teacher_accuracy": "teacher", "student_baseline_accuracy": "student alone",
-              "student_accuracy": "distilled student", "ensemble_accuracy": "ensemble of generations"}
+    labels = {
+        "teacher_accuracy": "teacher",
+        "student_baseline_accuracy": "student alone",
+        "student_accuracy": "distilled student",
+        "ensemble_accuracy": "ensemble of generations",
+    }
     for key, value in result.items():
         if key.endswith("_accuracy") and value is not None:
             table.add_row(labels.get(key, key.removesuffix("_accuracy")), f"{value:.2f}")

@@ -73,9 +73,11 @@ def _person(name: str) -> dict[str, str]:
 
 def csl_json(entry: Entry) -> dict[str, Any]:
     """A CSL-JSON item of the entry."""
-    kind = {"conference": "paper-conference", "workshop": "paper-conference", "journal": "article-journal"}.get(
-        entry.venue_type, "article"
-    )
+    kind = {
+        "conference": "paper-conference",
+        "workshop": "paper-conference",
+        "journal": "article-journal",
+    }.get(entry.venue_type, "article")
     item: dict[str, Any] = {
         "id": cite_key(entry),
         "type": kind,
@@ -101,5 +103,9 @@ def short_citation(entry: Entry) -> str:
     """``Ahn et al. 2019``-style label."""
     first = _person(entry.authors[0])
     family = first.get("family") or first.get("literal", "")
-    more = " et al." if len(entry.authors) > 2 else (f" and {_person(entry.authors[1]).get('family', '')}" if len(entry.authors) == 2 else "")
+    more = (
+        " et al."
+        if len(entry.authors) > 2
+        else (f" and {_person(entry.authors[1]).get('family', '')}" if len(entry.authors) == 2 else "")
+    )
     return re.sub(r"\s+", " ", f"{family}{more} {entry.year}")

@@ -20,12 +20,23 @@ STAGE_LAYOUT: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     ("1. Data preparation", (("Modification", "modification"), ("Partitioning", "partitioning"))),
     (
         "2. Teacher modeling",
-        (("Setup", "teacher-setup"), ("Architecture", "teacher-architecture"), ("Construction", "teacher-construction")),
+        (
+            ("Setup", "teacher-setup"),
+            ("Architecture", "teacher-architecture"),
+            ("Construction", "teacher-construction"),
+        ),
     ),
-    ("3. Knowledge distillation", (("Knowledge", "knowledge"), ("Location", "location"), ("Transfer", "transfer"))),
+    (
+        "3. Knowledge distillation",
+        (("Knowledge", "knowledge"), ("Location", "location"), ("Transfer", "transfer")),
+    ),
     (
         "4. Student modeling",
-        (("Setup", "student-setup"), ("Architecture", "student-architecture"), ("Construction", "student-construction")),
+        (
+            ("Setup", "student-setup"),
+            ("Architecture", "student-architecture"),
+            ("Construction", "student-construction"),
+        ),
     ),
 )
 """How a configuration is laid out: the survey's stages and their steps."""
@@ -88,7 +99,15 @@ def _stage_rows(config: Configuration, catalog: Catalog) -> list[tuple[str, str,
 
 def _result_cells(result: ReportedResult) -> list[str]:
     value = f"{result.value:g}{result.unit if result.unit in {'%', ''} else ' ' + result.unit}"
-    setting = "; ".join(x for x in (result.teacher and f"T: {result.teacher}", result.student and f"S: {result.student}", result.setting) if x)
+    setting = "; ".join(
+        x
+        for x in (
+            result.teacher and f"T: {result.teacher}",
+            result.student and f"S: {result.student}",
+            result.setting,
+        )
+        if x
+    )
     source = f"{result.source.paper}, {result.source.table}"
     return [result.method, result.dataset, result.metric, value, setting, source]
 
@@ -140,20 +159,35 @@ def show_renderable(entry: Entry, catalog: Catalog, config_name: str | None = No
 
 def show_markdown(entry: Entry, catalog: Catalog, config_name: str | None = None) -> str:
     """Markdown rendering of ``kdtax show``."""
-    lines = [f"# {entry.title}", "", f"**{entry.id}** — {', '.join(entry.authors)}. *{entry.venue}*, {entry.year}.", ""]
+    lines = [
+        f"# {entry.title}",
+        "",
+        f"**{entry.id}** — {', '.join(entry.authors)}. *{entry.venue}*, {entry.year}.",
+        "",
+    ]
     if entry.survey_label:
         lines += [f"Survey citation: {entry.survey_label}", ""]
     lines += [entry.description, ""]
     configs = [entry.configuration(config_name)] if config_name else entry.configurations
     for config in configs:
-        lines += [f"## Configuration `{config.name}`" + (f": {config.title}" if config.title else ""), "", config.summary, ""]
+        lines += [
+            f"## Configuration `{config.name}`" + (f": {config.title}" if config.title else ""),
+            "",
+            config.summary,
+            "",
+        ]
         lines += ["| Stage | Step | Value |", "|---|---|---|"]
         for stage, step, value in _stage_rows(config, catalog):
             lines.append(f"| {md_escape(stage)} | {md_escape(step)} | {md_escape(value)} |")
         lines.append("")
     results = [r for r in entry.results if config_name is None or r.configuration in {None, config_name}]
     if results:
-        lines += ["## Reported results", "", "| Method | Dataset | Metric | Value | Setting | Source |", "|---|---|---|---|---|---|"]
+        lines += [
+            "## Reported results",
+            "",
+            "| Method | Dataset | Metric | Value | Setting | Source |",
+            "|---|---|---|---|---|---|",
+        ]
         for result in results:
             lines.append("| " + " | ".join(md_escape(c) for c in _result_cells(result)) + " |")
         lines.append("")

@@ -24,8 +24,26 @@ SUMMARY_KEYS = (
 """Keys of ``kdtax table summary`` rows (the columns of the survey's Tables I and II)."""
 
 SUMMARY_HEADERS = {
-    "I": ("Work", "Objective", "Data Modification", "Teacher Model", "Knowledge Type", "KD method", "Student Model", "Dataset"),
-    "II": ("Work", "Objective", "Data Preparation", "Teacher Model", "Knowledge Type", "KD method", "Student Model", "Dataset"),
+    "I": (
+        "Work",
+        "Objective",
+        "Data Modification",
+        "Teacher Model",
+        "Knowledge Type",
+        "KD method",
+        "Student Model",
+        "Dataset",
+    ),
+    "II": (
+        "Work",
+        "Objective",
+        "Data Preparation",
+        "Teacher Model",
+        "Knowledge Type",
+        "KD method",
+        "Student Model",
+        "Dataset",
+    ),
 }
 SUMMARY_CAPTIONS = {
     "I": "TABLE I. Summarization of different methods on TS based on the proposed general model.",
@@ -103,7 +121,9 @@ def md_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
-def to_markdown(rows: Sequence[dict[str, Any]], keys: Sequence[str], headers: Sequence[str] | None = None) -> str:
+def to_markdown(
+    rows: Sequence[dict[str, Any]], keys: Sequence[str], headers: Sequence[str] | None = None
+) -> str:
     """A GitHub-flavoured Markdown table."""
     head = list(headers or keys)
     lines = ["| " + " | ".join(md_escape(h) for h in head) + " |", "|" + "---|" * len(head)]

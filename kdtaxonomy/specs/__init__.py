@@ -33,7 +33,9 @@ class Spec(BaseModel):
         if "key" in cls.__dict__ and cls.key:
             index = SPECS.setdefault(cls.kind, {})
             if cls.key in index:
-                raise ValueError(f"duplicate {cls.kind} spec {cls.key!r}: {index[cls.key].__qualname__} and {cls.__qualname__}")
+                raise ValueError(
+                    f"duplicate {cls.kind} spec {cls.key!r}: {index[cls.key].__qualname__} and {cls.__qualname__}"
+                )
             index[cls.key] = cls
 
 

@@ -55,7 +55,9 @@ class TeacherPlan:
         """Edges source -> node of the graph, the student included."""
         edges = [(src, node.name) for node in self.nodes for src in node.sources]
         edges += [(src, "student") for src in self.student_sources]
-        edges += [(peer.name, "student") for peer in self.peers] + [("student", peer.name) for peer in self.peers]
+        edges += [(peer.name, "student") for peer in self.peers] + [
+            ("student", peer.name) for peer in self.peers
+        ]
         return edges
 
 
@@ -133,7 +135,9 @@ class AssistantChainSetup(Setup):
         nodes = [_teacher(self.spec)]
         for i, arch in enumerate(self.spec.assistants):
             model, _, size = str(arch).partition(":")
-            nodes.append(NodePlan(f"assistant-{i + 1}", "assistant", model, size or "medium", sources=[nodes[-1].name]))
+            nodes.append(
+                NodePlan(f"assistant-{i + 1}", "assistant", model, size or "medium", sources=[nodes[-1].name])
+            )
         return TeacherPlan(nodes, [nodes[-1].name])
 
 
@@ -144,8 +148,16 @@ class GenerationsSetup(Setup):
     def plan(self, num_classes: int = 10) -> TeacherPlan:
         nodes = [_teacher(self.spec)]
         for g in range(1, int(self.spec.generations)):
-            nodes.append(NodePlan(f"generation-{g}", "generation", self.spec.model, self.spec.size,
-                                  sources=[nodes[-1].name], seed_offset=g))
+            nodes.append(
+                NodePlan(
+                    f"generation-{g}",
+                    "generation",
+                    self.spec.model,
+                    self.spec.size,
+                    sources=[nodes[-1].name],
+                    seed_offset=g,
+                )
+            )
         return TeacherPlan(nodes, [nodes[-1].name], ensemble_of=[n.name for n in nodes[1:]])
 
 
@@ -163,8 +175,10 @@ class PeersSetup(Setup):
     """Deep mutual learning: the student and its peers are trained together; no teacher is trained first."""
 
     def plan(self, num_classes: int = 10) -> TeacherPlan:
-        peers = [NodePlan(f"peer-{i + 1}", "peer", self.spec.model, self.spec.size, seed_offset=i + 1)
-                 for i in range(int(self.spec.count) - 1)]
+        peers = [
+            NodePlan(f"peer-{i + 1}", "peer", self.spec.model, self.spec.size, seed_offset=i + 1)
+            for i in range(int(self.spec.count) - 1)
+        ]
         return TeacherPlan([], [], reported="", peers=peers)
 
 

@@ -35,7 +35,9 @@ class FusionStudent(nn.Module):
         self.mode = mode
         base_locs: dict[str, str] = dict(getattr(base, "locations", {}))
         if "embedding" not in base_locs or (mode != "concat" and location not in base_locs):
-            raise KeyError(f"fusion needs the student's 'embedding' and {location!r} locations; it has {sorted(base_locs)}")
+            raise KeyError(
+                f"fusion needs the student's 'embedding' and {location!r} locations; it has {sorted(base_locs)}"
+            )
         self._tap = {"embedding": base_locs["embedding"]}
         if mode != "concat":
             self._tap["map"] = base_locs[location]

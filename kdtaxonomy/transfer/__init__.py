@@ -59,7 +59,9 @@ class Transfer:
         """Factor on the recipe's cross-entropy weight."""
         return 1.0
 
-    def combine(self, terms: list[Term], s: Features, sources: list[Features], batch: dict[str, Tensor]) -> Tensor:
+    def combine(
+        self, terms: list[Term], s: Features, sources: list[Features], batch: dict[str, Tensor]
+    ) -> Tensor:
         """The distillation loss of one batch."""
         total = torch.zeros((), device=batch["y"].device)
         for term in terms:
@@ -102,7 +104,9 @@ class IntermediateLayer(Transfer):
     def ce_scale(self) -> float:
         return 0.0 if self.hint_phase() else 1.0
 
-    def combine(self, terms: list[Term], s: Features, sources: list[Features], batch: dict[str, Tensor]) -> Tensor:
+    def combine(
+        self, terms: list[Term], s: Features, sources: list[Features], batch: dict[str, Tensor]
+    ) -> Tensor:
         if self.hint_phase():
             terms = [t for t in terms if t.location != "output"]
         return super().combine(terms, s, sources, batch)
@@ -125,7 +129,9 @@ class Aggregated(Transfer):
     the one-hot of the majority vote.
     """
 
-    def combine(self, terms: list[Term], s: Features, sources: list[Features], batch: dict[str, Tensor]) -> Tensor:
+    def combine(
+        self, terms: list[Term], s: Features, sources: list[Features], batch: dict[str, Tensor]
+    ) -> Tensor:
         total = torch.zeros((), device=batch["y"].device)
         for term in terms:
             tensors = [src[term.source_location] for src in sources]
@@ -158,7 +164,9 @@ class DenseGuidance(Transfer):
     """DGKD (Son et al. 2021): the teacher and all assistants guide the student; each guide is dropped with
     probability ``drop_rate`` per batch, keeping at least one."""
 
-    def combine(self, terms: list[Term], s: Features, sources: list[Features], batch: dict[str, Tensor]) -> Tensor:
+    def combine(
+        self, terms: list[Term], s: Features, sources: list[Features], batch: dict[str, Tensor]
+    ) -> Tensor:
         if len(sources) > 1:
             keep = torch.rand(len(sources)) >= float(self.spec.drop_rate)
             if not bool(keep.any()):
@@ -176,5 +184,7 @@ class Mutual(Transfer):
 class Fusion(Transfer):
     """Knowledge fusion (seed 001): the auxiliary model's outputs enter the student; no matching loss."""
 
-    def combine(self, terms: list[Term], s: Features, sources: list[Features], batch: dict[str, Tensor]) -> Tensor:
+    def combine(
+        self, terms: list[Term], s: Features, sources: list[Features], batch: dict[str, Tensor]
+    ) -> Tensor:
         return torch.zeros((), device=batch["y"].device)
