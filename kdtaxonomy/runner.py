@@ -25,7 +25,7 @@ from kdtaxonomy.registry import load_components
 from kdtaxonomy.schema import ComponentSpec, KnowledgeSpec
 from kdtaxonomy.teachers import NodePlan, SpecialistEnsemble, TeacherPlan
 from kdtaxonomy.teachers.fusion import FusionStudent
-from kdtaxonomy.train import FitConfig, accuracy, elapsed, fit, loader, rank
+from kdtaxonomy.train import FitConfig, accuracy, elapsed, fit, loader, rank, wrap_ddp
 from kdtaxonomy.yamlio import atomic_writer
 
 
@@ -77,10 +77,13 @@ def build_model(
 
 
 def _train_ce(model: nn.Module, data: ArrayData, view: str, cfg: FitConfig) -> None:
-    def loss(batch: dict[str, torch.Tensor], _epoch: int) -> torch.Tensor:
-        return F.cross_entropy(model(model_input(batch, view)).float(), batch["y"])
+    """Train on the labels alone (teachers, the student-alone baseline); data-parallel under torchrun."""
+    net = wrap_ddp(model, cfg.device)
 
-    fit(model, loss, lambda e: loader(data, cfg.batch_size, shuffle=True, seed=cfg.seed, epoch=e), cfg)
+    def loss(batch: dict[str, torch.Tensor], _epoch: int) -> torch.Tensor:
+        return F.cross_entropy(net(model_input(batch, view)).float(), batch["y"])
+
+    fit(net, loss, lambda e: loader(data, cfg.batch_size, shuffle=True, seed=cfg.seed, epoch=e), cfg)
 
 
 class Runner:

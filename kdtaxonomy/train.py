@@ -287,7 +287,7 @@ def main(argv: list[str] | None = None) -> None:
     from kdtaxonomy.cli import app
 
     args = list(sys.argv[1:] if argv is None else argv)
-    app(["train", *args], prog_name="kdtaxonomy.train")
+    app(args if "train" in args else ["train", *args], prog_name="kdtaxonomy.train")
 
 
 if __name__ == "__main__":

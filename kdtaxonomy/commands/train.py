@@ -43,8 +43,8 @@ def _spawn(nproc: int) -> int:
         if arg.startswith("--nproc="):
             continue
         cleaned.append(arg)
-    if cleaned and cleaned[0] == "train":
-        cleaned = cleaned[1:]
+    if "train" not in cleaned:
+        cleaned = ["train", *cleaned]
     command = [
         sys.executable,
         "-m",
