@@ -1,24 +1,33 @@
 """kdtaxonomy: the knowledge base and method registry of knowledge distillation.
 
-The query side (``load_catalog``) imports no torch; ``instantiate`` and training import it on first use.
+``load_catalog`` (query side) imports no torch; ``instantiate`` and training import it on first use.
+Attributes are resolved lazily so that ``kdtax list`` pays only for what it uses.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from kdtaxonomy.catalog import Catalog, CatalogError, load_catalog
-
 if TYPE_CHECKING:
-    pass
+    from kdtaxonomy.catalog import Catalog, CatalogError, load_catalog
+    from kdtaxonomy.pipeline import Distiller, instantiate
 
-__all__ = ["Catalog", "CatalogError", "__version__", "load_catalog"]
+__all__ = ["Catalog", "CatalogError", "Distiller", "__version__", "instantiate", "load_catalog"]
 __version__ = "0.1.0"
+
+_LAZY = {
+    "Catalog": "kdtaxonomy.catalog",
+    "CatalogError": "kdtaxonomy.catalog",
+    "load_catalog": "kdtaxonomy.catalog",
+    "Distiller": "kdtaxonomy.pipeline",
+    "instantiate": "kdtaxonomy.pipeline",
+}
 
 
 def __getattr__(name: str) -> Any:
-    if name == "instantiate":
-        from kdtaxonomy.pipeline import instantiate
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'kdtaxonomy' has no attribute {name!r}")
+    import importlib
 
-        return instantiate
-    raise AttributeError(f"module 'kdtaxonomy' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

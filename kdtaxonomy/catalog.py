@@ -8,34 +8,31 @@ own schema, so repeated queries skip YAML parsing and validation.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
-import re
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from kdtaxonomy.lookup import (
+    CatalogIndex,
+    cache_paths,
+    catalog_files,
+    close_matches,
+    default_catalog_dir,
+    fold,
+    read_cache,
+    signature,
+    write_cache,
+)
 from kdtaxonomy.schema import Configuration, Entry, is_slug, step_terms
-from kdtaxonomy.vocabulary import FACETS, Vocabulary, VocabularyError
-from kdtaxonomy.yamlio import Document, YamlError, atomic_writer, read_document
+from kdtaxonomy.vocabulary import Vocabulary
+from kdtaxonomy.yamlio import Document, YamlError, read_document
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-CACHE_VERSION = "1"
-
-
-def default_catalog_dir() -> Path:
-    """``$KDTAX_CATALOG``, else the catalog shipped in the wheel, else the checkout's ``catalog/``."""
-    env = os.environ.get("KDTAX_CATALOG")
-    if env:
-        return Path(env).expanduser()
-    shipped = PACKAGE_DIR / "_data" / "catalog"
-    if shipped.is_dir():
-        return shipped
-    return PACKAGE_DIR.parent / "catalog"
 
 
 def default_vocabulary_path() -> Path:
@@ -202,21 +199,58 @@ def validate_paths(paths: Iterable[Path], vocabulary: Vocabulary) -> tuple[list[
     return [e for _, e in entries], problems
 
 
-@dataclass
+class LazyEntries(Mapping[str, Entry]):
+    """Entries by id, unpickled on first access (a cached 10,000-entry catalog opens in milliseconds)."""
+
+    def __init__(self, blobs: dict[str, bytes]) -> None:
+        self._blobs = blobs
+        self._loaded: dict[str, Entry] = {}
+
+    def __getitem__(self, key: str) -> Entry:
+        entry = self._loaded.get(key)
+        if entry is None:
+            entry = pickle.loads(self._blobs[key])
+            self._loaded[key] = entry
+        return entry
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._blobs)
+
+    def __len__(self) -> int:
+        return len(self._blobs)
+
+
 class Catalog:
-    """A validated catalog: entries by id, the vocabulary, and filtering."""
+    """A validated catalog: entries by id, the vocabulary, the query index, and filtering."""
 
-    entries: dict[str, Entry]
-    vocabulary: Vocabulary
-    root: Path | None = None
-    _index: dict[tuple[str, str], set[tuple[str, str]]] = field(default_factory=dict, repr=False)
+    def __init__(
+        self, entries: Mapping[str, Entry], vocabulary: Vocabulary, root: Path | None = None
+    ) -> None:
+        from kdtaxonomy.render.rows import list_row
 
-    def __post_init__(self) -> None:
-        for entry in self.entries.values():
-            for config in entry.configurations:
-                for step in self.vocabulary.steps:
-                    for term in step_terms(config, step):
-                        self._index.setdefault((step, term), set()).add((entry.id, config.name))
+        self.entries: Mapping[str, Entry] = dict(entries)
+        self.vocabulary = vocabulary
+        self.root = root
+        pairs = [(e, c) for e in self.entries.values() for c in e.configurations]
+        self.index = CatalogIndex(
+            rows=[list_row(e, c) for e, c in pairs],
+            steps=[{step: list(step_terms(c, step)) for step in vocabulary.steps} for _, c in pairs],
+            text=[_config_text(c) for _, c in pairs],
+            lookup=vocabulary.lookup,
+            entry_text={e.id: _entry_text(e) for e in self.entries.values()},
+        )
+
+    def __getstate__(self) -> dict[str, Any]:
+        blobs = {
+            key: pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL) for key, entry in self.entries.items()
+        }
+        return {"blobs": blobs, "vocabulary": self.vocabulary, "index": self.index}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.entries = LazyEntries(state["blobs"])
+        self.vocabulary = state["vocabulary"]
+        self.index = state["index"]
+        self.root = None
 
     def __iter__(self) -> Iterator[Entry]:
         return iter(self.entries.values())
@@ -228,156 +262,61 @@ class Catalog:
         """The entry ``entry_id``; unknown ids raise ``KeyError`` naming close matches."""
         if entry_id in self.entries:
             return self.entries[entry_id]
-        from kdtaxonomy.registry import suggest
+        raise KeyError(f"no catalog entry {entry_id!r}.{close_matches(entry_id, list(self.entries))}")
 
-        raise KeyError(f"no catalog entry {entry_id!r}.{suggest(entry_id, list(self.entries))}")
+    def pair(self, position: int) -> tuple[Entry, Configuration]:
+        """The (entry, configuration) of an index row."""
+        row = self.index.rows[position]
+        entry = self.entries[row["id"]]
+        return entry, entry.configuration(row["configuration"])
 
     def configurations(self) -> Iterator[tuple[Entry, Configuration]]:
-        """Every (entry, configuration) pair."""
-        for entry in self.entries.values():
-            for config in entry.configurations:
-                yield entry, config
+        """Every (entry, configuration) pair, in index order."""
+        return (self.pair(i) for i in range(len(self.index.rows)))
 
     def filter(self, **facets: Any) -> list[tuple[Entry, Configuration]]:
-        """Configurations matching every facet.
+        """Configurations matching every facet (see :meth:`kdtaxonomy.lookup.CatalogIndex.select`).
 
-        Facets: ``objective, modality, data_prep, teacher, knowledge, location, transfer, student``
-        (a term, label or synonym, or a list of them: all must match), ``dataset`` (case-insensitive
-        substring of a dataset name), ``year`` (int, or ``"2018-2020"``), ``search`` (words that must all
-        occur in the entry's text). Unknown terms raise :class:`~kdtaxonomy.vocabulary.VocabularyError`.
+        Unknown terms raise :class:`~kdtaxonomy.vocabulary.VocabularyError` listing close matches.
         """
-        selected: set[tuple[str, str]] | None = None
-        for name, value in facets.items():
-            if value is None or value == [] or value == ():
-                continue
-            facet = name.replace("_", "-")
-            values = value if isinstance(value, list | tuple) else [value]
-            if facet in FACETS:
-                for item in values:
-                    resolved = self.vocabulary.resolve(facet, str(item))
-                    hits = self._index.get((resolved.step, resolved.term), set())
-                    selected = hits if selected is None else selected & hits
-            elif facet == "dataset":
-                for item in values:
-                    needle = _fold(str(item))
-                    hits = {
-                        (e.id, c.name)
-                        for e, c in self.configurations()
-                        if any(needle in _fold(d) for d in c.datasets)
-                    }
-                    selected = hits if selected is None else selected & hits
-            elif facet == "year":
-                for item in values:
-                    low, high = _year_range(str(item))
-                    hits = {(e.id, c.name) for e, c in self.configurations() if low <= e.year <= high}
-                    selected = hits if selected is None else selected & hits
-            elif facet == "search":
-                for item in values:
-                    words = _fold(str(item)).split()
-                    hits = {
-                        (e.id, c.name)
-                        for e, c in self.configurations()
-                        if all(w in _entry_text(e, c) for w in words)
-                    }
-                    selected = hits if selected is None else selected & hits
-            else:
-                from kdtaxonomy.registry import suggest
-
-                options = [*FACETS, "dataset", "year", "search"]
-                raise VocabularyError(f"unknown filter {name!r}.{suggest(facet, options)}")
-        return [(e, c) for e, c in self.configurations() if selected is None or (e.id, c.name) in selected]
+        return [self.pair(i) for i in self.index.select(**facets)]
 
 
-def _fold(text: str) -> str:
-    return re.sub(r"[\s_\-]+", " ", text.lower())
+def _entry_text(entry: Entry) -> str:
+    return fold(" ".join([entry.id, entry.title, entry.description, " ".join(entry.authors), entry.venue]))
 
 
-def _entry_text(entry: Entry, config: Configuration) -> str:
-    parts = [
-        entry.id,
-        entry.title,
-        entry.description,
-        " ".join(entry.authors),
-        entry.venue,
-        config.name,
-        config.summary,
-    ]
-    parts += [
-        config.title or "",
-        " ".join(config.datasets),
-        " ".join(config.teacher.models),
-        " ".join(config.student.models),
-    ]
-    return _fold(" ".join(parts))
-
-
-def _year_range(text: str) -> tuple[int, int]:
-    match = re.fullmatch(r"\s*(\d{4})\s*(?:(-|\.\.)\s*(\d{4})?)?\s*", text)
-    if not match:
-        raise VocabularyError(f"--year must be a year or a range like 2018-2020, not {text!r}")
-    low = int(match.group(1))
-    high = int(match.group(3)) if match.group(3) else (9999 if match.group(2) else low)
-    return low, high
-
-
-def _signature(files: list[Path], extra: list[Path]) -> str:
-    digest = hashlib.blake2b(digest_size=16)
-    digest.update(CACHE_VERSION.encode())
-    for own in (PACKAGE_DIR / "schema.py", PACKAGE_DIR / "vocabulary.py", PACKAGE_DIR / "checks.py"):
-        digest.update(own.read_bytes())
-    for path in [*extra, *files]:
-        stat = path.stat()
-        digest.update(f"{path.name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
-    return digest.hexdigest()
-
-
-def _cache_path(root: Path) -> Path:
-    base = Path(
-        os.environ.get("KDTAX_CACHE_DIR")
-        or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "kdtaxonomy"
-    )
-    key = hashlib.blake2b(str(root.resolve()).encode(), digest_size=8).hexdigest()
-    return base / f"catalog-{key}.pickle"
+def _config_text(config: Configuration) -> str:
+    parts = [config.name, config.summary, config.title or "", " ".join(config.datasets)]
+    parts += [" ".join(config.teacher.models), " ".join(config.student.models)]
+    return fold(" ".join(parts))
 
 
 def load_catalog(path: str | os.PathLike[str] | None = None, *, use_cache: bool = True) -> Catalog:
     """Load and validate the catalog at ``path`` (default: :func:`default_catalog_dir`).
 
-    Raises :class:`CatalogError` listing every problem when any file is invalid.
+    Raises :class:`CatalogError` listing every problem when any file is invalid. The validated catalog and
+    its plain query index are cached (see :mod:`kdtaxonomy.lookup`).
     """
     root = Path(path).expanduser() if path is not None else default_catalog_dir()
     if not root.is_dir():
         raise CatalogError([Problem(str(root), "catalog directory not found")])
-    vocab_path = root / "vocabulary.yaml"
-    if not vocab_path.is_file():
-        vocab_path = default_vocabulary_path()
-    methods = root / "methods"
-    if not methods.is_dir():
+    if not (root / "methods").is_dir():
         raise CatalogError([Problem(str(root), "catalog directory has no methods/ folder")])
-    files = sorted(p for p in methods.iterdir() if p.suffix in {".yaml", ".yml"})
-    cache = _cache_path(root)
-    signature = _signature(files, [vocab_path]) if use_cache else ""
-    if use_cache and cache.is_file():
-        try:
-            with cache.open("rb") as handle:
-                stored = pickle.load(handle)
-            if stored.get("signature") == signature:
-                catalog: Catalog = stored["catalog"]
-                catalog.root = root
-                return catalog
-        except Exception:  # a stale or corrupt cache is rebuilt
-            pass
+    models_cache, index_cache = cache_paths(root)
+    sig = signature(root) if use_cache else ""
+    if use_cache:
+        cached = read_cache(models_cache, sig)
+        if isinstance(cached, Catalog):
+            cached.root = root
+            return cached
+    vocab_path, _ = catalog_files(root)
     vocabulary = read_vocabulary(vocab_path)
-    entries, problems = validate_paths([methods], vocabulary)
+    entries, problems = validate_paths([root / "methods"], vocabulary)
     if problems:
         raise CatalogError(problems)
     catalog = Catalog({e.id: e for e in sorted(entries, key=lambda e: e.id)}, vocabulary, root)
     if use_cache:
-        try:
-            with atomic_writer(cache, "wb") as handle:
-                pickle.dump(
-                    {"signature": signature, "catalog": catalog}, handle, protocol=pickle.HIGHEST_PROTOCOL
-                )
-        except OSError:
-            pass
+        write_cache(models_cache, sig, catalog)
+        write_cache(index_cache, sig, catalog.index)
     return catalog

@@ -10,12 +10,14 @@ import sys
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from kdtaxonomy.catalog import Catalog, CatalogError, Problem, load_catalog
-from kdtaxonomy.vocabulary import Vocabulary
+if TYPE_CHECKING:
+    from kdtaxonomy.catalog import Catalog, Problem
+    from kdtaxonomy.lookup import CatalogIndex
+    from kdtaxonomy.vocabulary import Vocabulary
 
 app = typer.Typer(
     name="kdtax",
@@ -70,6 +72,8 @@ def report_problems(problems: list[Problem]) -> None:
 
 def get_catalog(ctx: typer.Context) -> Catalog:
     """The catalog selected by ``--catalog`` / ``KDTAX_CATALOG``, loaded once; errors exit 1."""
+    from kdtaxonomy.catalog import CatalogError, load_catalog
+
     state: State = ctx.ensure_object(State)
     if state.catalog is None:
         try:
@@ -80,9 +84,22 @@ def get_catalog(ctx: typer.Context) -> Catalog:
     return state.catalog
 
 
+def get_index(ctx: typer.Context) -> CatalogIndex:
+    """The query index: from the cache when up to date (no validation, no pydantic), else from a full load."""
+    from kdtaxonomy.lookup import default_catalog_dir, fast_index
+
+    state: State = ctx.ensure_object(State)
+    if state.catalog is None:
+        index = fast_index(state.catalog_path or default_catalog_dir())
+        if index is not None:
+            return index
+    return get_catalog(ctx).index
+
+
 def get_vocabulary(ctx: typer.Context) -> Vocabulary:
     """The vocabulary of the selected catalog (or the shipped one), without validating the entries."""
-    from kdtaxonomy.catalog import default_catalog_dir, default_vocabulary_path, read_vocabulary
+    from kdtaxonomy.catalog import CatalogError, default_vocabulary_path, read_vocabulary
+    from kdtaxonomy.lookup import default_catalog_dir
 
     state: State = ctx.ensure_object(State)
     path = (state.catalog_path or default_catalog_dir()) / "vocabulary.yaml"
@@ -164,7 +181,7 @@ SearchOpt = Annotated[
 
 def select(ctx: typer.Context, **facets: Any) -> tuple[Catalog, list[Any]]:
     """Load the catalog and filter it; vocabulary errors exit 1 with close matches."""
-    from kdtaxonomy.vocabulary import VocabularyError
+    from kdtaxonomy.lookup import VocabularyError
 
     catalog = get_catalog(ctx)
     try:
@@ -190,34 +207,41 @@ def list_command(
     fmt: Annotated[ListFormat, typer.Option("--format", help="Output format.")] = ListFormat.table,
 ) -> None:
     """List catalogued method configurations matching every given facet."""
-    catalog, pairs = select(
-        ctx,
-        objective=objective,
-        modality=modality,
-        data_prep=data_prep,
-        teacher=teacher,
-        knowledge=knowledge,
-        location=location,
-        transfer=transfer,
-        student=student,
-        dataset=dataset,
-        year=year,
-        search=search,
-    )
-    from kdtaxonomy.render import rows
+    from kdtaxonomy.lookup import VocabularyError
 
+    index = get_index(ctx)
+    try:
+        positions = index.select(
+            objective=objective,
+            modality=modality,
+            data_prep=data_prep,
+            teacher=teacher,
+            knowledge=knowledge,
+            location=location,
+            transfer=transfer,
+            student=student,
+            dataset=dataset,
+            year=year,
+            search=search,
+        )
+    except VocabularyError as exc:
+        fail(str(exc))
+    data = [index.rows[i] for i in positions]
     if fmt is ListFormat.table:
-        from kdtaxonomy.render.console import list_table
+        from collections import Counter
 
-        console().print(list_table(pairs, catalog))
+        from kdtaxonomy.render.listing import list_table
+
+        multi = {key for key, n in Counter(r["id"] for r in index.rows).items() if n > 1}
+        console().print(list_table(data, multi))
         return
-    data = [rows.list_row(e, c) for e, c in pairs]
+    from kdtaxonomy.render import formats
+
     if fmt is ListFormat.json:
-        emit(rows.to_json(data))
+        emit(formats.to_json(data))
     else:
-        keys = list(data[0]) if data else list(rows.list_row.__annotations__)
-        keys = keys if data else ["id", "configuration", "title", "year"]
-        emit(rows.to_csv(data, keys) if fmt is ListFormat.csv else rows.to_markdown(data, keys))
+        keys = list(data[0]) if data else ["id", "configuration", "title", "year"]
+        emit(formats.to_csv(data, keys) if fmt is ListFormat.csv else formats.to_markdown(data, keys))
 
 
 @app.command("show")
@@ -259,7 +283,7 @@ def vocab_command(
     fmt: Annotated[ListFormat, typer.Option("--format", help="Output format.")] = ListFormat.table,
 ) -> None:
     """Show the controlled vocabulary: terms, synonyms and their Gou et al. categories."""
-    from kdtaxonomy.vocabulary import FACETS
+    from kdtaxonomy.lookup import FACETS
 
     catalog = get_catalog(ctx)
     vocab = catalog.vocabulary
@@ -313,7 +337,8 @@ def validate_command(
     ] = None,
 ) -> None:
     """Validate catalog files, reporting every problem (file:line: field: reason); exit 1 if any."""
-    from kdtaxonomy.catalog import default_catalog_dir, validate_paths
+    from kdtaxonomy.catalog import validate_paths
+    from kdtaxonomy.lookup import default_catalog_dir
 
     state: State = ctx.ensure_object(State)
     vocabulary = get_vocabulary(ctx)

@@ -6,31 +6,15 @@ to the categories of Gou et al. 2021 ("Knowledge Distillation: A Survey").
 
 from __future__ import annotations
 
-import difflib
-import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from kdtaxonomy.lookup import FACETS, TermLookup, VocabularyError, normalise
+
 SLUG = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 Slug = Annotated[str, Field(pattern=SLUG)]
-
-FACETS: dict[str, tuple[str, ...]] = {
-    "objective": ("objective",),
-    "modality": ("modality",),
-    "data-prep": ("modification", "partitioning"),
-    "teacher": ("teacher-setup", "teacher-architecture", "teacher-construction"),
-    "knowledge": ("knowledge",),
-    "location": ("location",),
-    "transfer": ("transfer",),
-    "student": ("student-setup", "student-architecture", "student-construction"),
-}
-"""Query facets (options of ``kdtax list``) and the vocabulary steps each one searches."""
-
-
-class VocabularyError(ValueError):
-    """An unknown or non-canonical term; the message names close matches."""
 
 
 class _Strict(BaseModel):
@@ -125,11 +109,6 @@ class VocabularyFile(_Strict):
         return self
 
 
-def normalise(name: str) -> str:
-    """Case-, space-, underscore- and hyphen-insensitive form of a name."""
-    return re.sub(r"[\s_\-]+", "-", name.strip().lower())
-
-
 @dataclass(frozen=True)
 class Resolved:
     """A query name resolved to a term."""
@@ -156,6 +135,7 @@ class Vocabulary:
                 for name in (term_key, term.label, *term.synonyms):
                     names.setdefault(normalise(name), term_key)
             self._names[step_key] = names
+        self.lookup = TermLookup(self._names, {step: list(st.terms) for step, st in self._steps.items()})
 
     @classmethod
     def from_mapping(cls, raw: Any) -> Vocabulary:
@@ -192,35 +172,13 @@ class Vocabulary:
         canonical = self._names[step].get(normalise(value))
         if canonical is not None:
             raise VocabularyError(f"{value!r} is a synonym: write the term as {canonical!r}")
-        raise VocabularyError(
-            f"unknown {step} term {value!r}.{self._suggest(list(self._names[step]), value)}"
-        )
+        hint = self.lookup.suggest(list(self._names[step]), value, self.steps)
+        raise VocabularyError(f"unknown {step} term {value!r}.{hint}")
 
     def resolve(self, facet: str, name: str) -> Resolved:
         """Resolve a query name (term, label or synonym; any case) for a facet of ``kdtax list``."""
-        if facet not in FACETS:
-            raise VocabularyError(f"unknown facet {facet!r}.{self._suggest(list(FACETS), facet)}")
-        norm = normalise(name)
-        candidates: list[str] = []
-        for step in FACETS[facet]:
-            term = self._names[step].get(norm)
-            if term is not None:
-                return Resolved(step, term)
-            candidates.extend(self._names[step])
-        known = ", ".join(t for s in FACETS[facet] for t in self.terms(s))
-        raise VocabularyError(
-            f"unknown --{facet} value {name!r}.{self._suggest(candidates, name, facet)} Known terms: {known}"
-        )
-
-    def _suggest(self, names: list[str], value: str, facet: str | None = None) -> str:
-        close = difflib.get_close_matches(normalise(value), names, n=6, cutoff=0.6)
-        steps = FACETS.get(facet or "", ()) or tuple(self.steps)
-        canon: list[str] = []
-        for name in close:
-            term = next((self._names[s][name] for s in steps if name in self._names[s]), name)
-            if term not in canon:
-                canon.append(term)
-        return f" Did you mean: {', '.join(canon[:4])}?" if canon else ""
+        step, term = self.lookup.resolve(facet, name)
+        return Resolved(step, term)
 
     def gou(self, step: str, term: str) -> list[str]:
         """Gou et al. categories of a term."""

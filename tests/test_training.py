@@ -22,7 +22,18 @@ from kdtaxonomy.train import FitConfig, TrainingError, fit, loader
 
 from .conftest import CATALOG
 
-TINY_ARGS = ["--epochs", "2", "--teacher-epochs", "1", "--batch-size", "64", "--seed", "3", "--format", "json"]
+TINY_ARGS = [
+    "--epochs",
+    "2",
+    "--teacher-epochs",
+    "1",
+    "--batch-size",
+    "64",
+    "--seed",
+    "3",
+    "--format",
+    "json",
+]
 
 
 def tiny_data(n: int = 96) -> ArrayData:
@@ -73,20 +84,29 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_checkpoint(tmp_path: 
         return value * float("nan") if calls["n"] == 9 else value
 
     cfg = FitConfig(epochs=3, checkpoint=tmp_path / "m.ckpt", label="student")
-    with pytest.raises(TrainingError, match=r"student: the loss became nan at epoch 2, step 9; the last good checkpoint"):
+    with pytest.raises(
+        TrainingError, match=r"student: the loss became nan at epoch 2, step 9; the last good checkpoint"
+    ):
         fit(model, loss, lambda e: loader(data, 16, shuffle=True, seed=0, epoch=e), cfg)
     assert torch.load(tmp_path / "m.ckpt", weights_only=False)["epoch"] == 1
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, timeout: int = 600) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: int = 600
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "kdtaxonomy.cli", "--catalog", str(CATALOG), *args],
-        capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
     )
 
 
 def test_train_json_reports_the_three_accuracies(runner: CliRunner, tmp_path: Path) -> None:
-    result = runner.invoke(app, ["--catalog", str(CATALOG), "train", "park2019-rkd", "--out", str(tmp_path), *TINY_ARGS])
+    result = runner.invoke(
+        app, ["--catalog", str(CATALOG), "train", "park2019-rkd", "--out", str(tmp_path), *TINY_ARGS]
+    )
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
     for key in ("teacher_accuracy", "student_baseline_accuracy", "student_accuracy", "wall_seconds"):
@@ -109,13 +129,23 @@ def test_train_errors_exit_1(runner: CliRunner) -> None:
 
 
 def test_killed_run_resumes_to_the_same_metrics(tmp_path: Path) -> None:
-    args = ["train", "furlanello2018-born-again", "--epochs", "6", "--teacher-epochs", "2", "--no-cache", *TINY_ARGS[4:]]
+    args = [
+        "train",
+        "furlanello2018-born-again",
+        "--epochs",
+        "6",
+        "--teacher-epochs",
+        "2",
+        "--no-cache",
+        *TINY_ARGS[4:],
+    ]
     reference = run_cli(*args)
     assert reference.returncode == 0, reference.stderr
     out = tmp_path / "run"
     proc = subprocess.Popen(
         [sys.executable, "-m", "kdtaxonomy.cli", "--catalog", str(CATALOG), *args, "--out", str(out)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.time() + 300
     while not (out / "student-r0.ckpt").exists() and proc.poll() is None and time.time() < deadline:
@@ -130,7 +160,9 @@ def test_killed_run_resumes_to_the_same_metrics(tmp_path: Path) -> None:
 
 
 def test_two_process_gloo_run(tmp_path: Path) -> None:
-    result = run_cli("train", "park2019-rkd", "--nproc", "2", "--no-cache", "--out", str(tmp_path), *TINY_ARGS, timeout=900)
+    result = run_cli(
+        "train", "park2019-rkd", "--nproc", "2", "--no-cache", "--out", str(tmp_path), *TINY_ARGS, timeout=900
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     data = json.loads(result.stdout)
     assert data["provenance"]["processes"] == 2
@@ -142,7 +174,9 @@ class UserNet(nn.Module):
 
     def __init__(self, width: int) -> None:
         super().__init__()
-        self.features = nn.Sequential(nn.Conv1d(1, width, 5, padding=2), nn.ReLU(), nn.AdaptiveAvgPool1d(1), nn.Flatten())
+        self.features = nn.Sequential(
+            nn.Conv1d(1, width, 5, padding=2), nn.ReLU(), nn.AdaptiveAvgPool1d(1), nn.Flatten()
+        )
         self.head = nn.Linear(width, 10)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -155,7 +189,9 @@ def test_instantiate_on_user_models_and_plain_loader() -> None:
     before = {k: v.clone() for k, v in student.state_dict().items()}
     teacher_before = {k: v.clone() for k, v in teacher.state_dict().items()}
     distiller = kdtaxonomy.instantiate(
-        "park2019-rkd", teacher=teacher, student=student,
+        "park2019-rkd",
+        teacher=teacher,
+        student=student,
         layers={"student": {"embedding": "features"}, "teacher": {"embedding": "features"}},
         catalog=kdtaxonomy.load_catalog(CATALOG),
     )
@@ -170,7 +206,11 @@ def test_instantiate_on_user_models_and_plain_loader() -> None:
 
 
 def test_instantiate_names_missing_locations() -> None:
-    distiller = kdtaxonomy.instantiate("park2019-rkd", teacher=UserNet(8), student=UserNet(4), catalog=kdtaxonomy.load_catalog(CATALOG))
+    distiller = kdtaxonomy.instantiate(
+        "park2019-rkd", teacher=UserNet(8), student=UserNet(4), catalog=kdtaxonomy.load_catalog(CATALOG)
+    )
     x, y = torch.randn(16, 1, 40), torch.randint(0, 10, (16,))
     with pytest.raises(KeyError, match=r"location\(s\) \['embedding'\] are not defined for this model"):
-        distiller.fit(torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=8), epochs=1)
+        distiller.fit(
+            torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=8), epochs=1
+        )

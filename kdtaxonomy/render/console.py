@@ -12,7 +12,7 @@ from rich.text import Text
 
 from kdtaxonomy.catalog import Catalog
 from kdtaxonomy.render.cite import short_citation
-from kdtaxonomy.render.rows import facet_terms, md_escape
+from kdtaxonomy.render.formats import md_escape
 from kdtaxonomy.schema import Configuration, Entry, ReportedResult, step_terms
 
 STAGE_LAYOUT: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
@@ -40,26 +40,6 @@ STAGE_LAYOUT: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     ),
 )
 """How a configuration is laid out: the survey's stages and their steps."""
-
-
-def list_table(pairs: Sequence[tuple[Entry, Configuration]], catalog: Catalog) -> Table:
-    """The rich table of ``kdtax list``."""
-    table = Table(title=f"{len(pairs)} configuration(s)", show_lines=False, expand=False)
-    for name in ("ID", "Year", "Objective", "Teacher", "Knowledge", "Transfer", "Student", "Datasets"):
-        table.add_column(name, overflow="fold")
-    for entry, config in pairs:
-        ident = entry.id if len(entry.configurations) == 1 else f"{entry.id}#{config.name}"
-        table.add_row(
-            ident,
-            str(entry.year),
-            ", ".join(facet_terms(config, "objective")),
-            ", ".join(facet_terms(config, "teacher")),
-            ", ".join(facet_terms(config, "knowledge")),
-            ", ".join(facet_terms(config, "transfer")),
-            ", ".join(facet_terms(config, "student")),
-            ", ".join(config.datasets),
-        )
-    return table
 
 
 def _stage_rows(config: Configuration, catalog: Catalog) -> list[tuple[str, str, str]]:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from kdtaxonomy.lookup import FACETS
+from kdtaxonomy.render.formats import cell, md_escape, to_csv, to_json, to_markdown
 from kdtaxonomy.schema import Configuration, Entry, step_terms
-from kdtaxonomy.vocabulary import FACETS, Vocabulary
+from kdtaxonomy.vocabulary import Vocabulary
 
 SUMMARY_KEYS = (
     "work",
@@ -92,44 +91,17 @@ def summary_rows(pairs: Iterable[tuple[Entry, Configuration]]) -> list[tuple[str
     return [(table, data) for table, _, data in rows]
 
 
-def cell(value: Any) -> str:
-    """Text of a value in CSV/Markdown cells: lists joined by ', '."""
-    if isinstance(value, list | tuple):
-        return ", ".join(str(v) for v in value)
-    if value is None:
-        return ""
-    return str(value)
-
-
-def to_json(data: Any) -> str:
-    """Indented JSON."""
-    return json.dumps(data, indent=2, ensure_ascii=False)
-
-
-def to_csv(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> str:
-    """CSV with a header row."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(keys)
-    for row in rows:
-        writer.writerow([cell(row.get(k)) for k in keys])
-    return out.getvalue()
-
-
-def md_escape(text: str) -> str:
-    """Escape a Markdown table cell."""
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
-
-
-def to_markdown(
-    rows: Sequence[dict[str, Any]], keys: Sequence[str], headers: Sequence[str] | None = None
-) -> str:
-    """A GitHub-flavoured Markdown table."""
-    head = list(headers or keys)
-    lines = ["| " + " | ".join(md_escape(h) for h in head) + " |", "|" + "---|" * len(head)]
-    for row in rows:
-        lines.append("| " + " | ".join(md_escape(cell(row.get(k))) for k in keys) + " |")
-    return "\n".join(lines) + "\n"
+__all__ = [
+    "cell",
+    "facet_terms",
+    "labels",
+    "list_row",
+    "md_escape",
+    "summary_rows",
+    "to_csv",
+    "to_json",
+    "to_markdown",
+]
 
 
 def labels(vocabulary: Vocabulary, step: str, terms: Sequence[str]) -> str:
