@@ -19,11 +19,11 @@ install: $(STAMP)
 
 demo: install
 	$(BIN)/kdtax list --knowledge=mutual-information
-	$(BIN)/kdtax show ahn2019-vid
+	$(BIN)/kdtax train ahn2019-vid
 
 lint: install
-	$(BIN)/ruff check kdtaxonomy tests benchmarks
-	$(BIN)/ruff format --check kdtaxonomy tests benchmarks
+	$(BIN)/ruff check kdtaxonomy tests benchmarks tools
+	$(BIN)/ruff format --check kdtaxonomy tests benchmarks tools
 
 typecheck: install
 	$(BIN)/mypy kdtaxonomy
@@ -33,6 +33,8 @@ test: install lint typecheck
 
 bench: install
 	$(BIN)/python benchmarks/cli_latency.py
+	$(BIN)/python benchmarks/losses.py 2>/dev/null
+	$(BIN)/python benchmarks/training_step.py 2>/dev/null
 
 clean:
 	rm -rf $(VENV) build dist site .pytest_cache .mypy_cache .ruff_cache

@@ -21,14 +21,17 @@ COLUMNS = (
 
 def list_table(rows: Sequence[dict[str, Any]], multi: set[str]) -> Table:
     """The table of ``kdtax list``; ``multi`` holds ids of entries with several configurations."""
-    table = Table(title=f"{len(rows)} configuration(s)")
-    for name, _ in COLUMNS:
-        table.add_column(name, overflow="fold")
+    table = Table(title=f"{len(rows)} configuration(s)", show_lines=True)
+    for name, key in COLUMNS:
+        longest = max((len(t) for r in rows for t in r[key]), default=0) if key not in {None, "year"} else 0
+        min_width = min(longest, 24) if key != "datasets" else 12
+        table.add_column(name, no_wrap=key in {None, "year"}, overflow="fold", min_width=min_width or None)
     for row in rows:
         ident = f"{row['id']}#{row['configuration']}" if row["id"] in multi else row["id"]
         cells = [ident]
         for _, key in COLUMNS[1:]:
             value = row[key]
-            cells.append(", ".join(value) if isinstance(value, list) else str(value))
+            joiner = ", " if key == "datasets" else "\n"
+            cells.append(joiner.join(value) if isinstance(value, list) else str(value))
         table.add_row(*cells)
     return table
