@@ -176,7 +176,8 @@ def _print_table(result: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{result['id']}#{result['configuration']} on {result['dataset']['name']}")
+    title = f"{result['id']}#{result['configuration']}"
+    table = Table(title=title, caption=f"dataset: {result['dataset']['name']}", min_width=len(title) + 4)
     table.add_column("model")
     table.add_column("test accuracy (%)", justify="right")
     labels = {
@@ -189,5 +190,7 @@ def _print_table(result: dict[str, Any]) -> None:
         if key.endswith("_accuracy") and value is not None:
             table.add_row(labels.get(key, key.removesuffix("_accuracy")), f"{value:.2f}")
     Console().print(table)
-    extra = ", ".join(f"{k} {v:g}" for k, v in result.get("construction", {}).items())
+    extra = ", ".join(
+        f"{k} {v:g}" for k, v in result.get("construction", {}).items() if k != "reinitialised_modules"
+    )
     sys.stdout.write(f"wall time {result['wall_seconds']:.1f} s" + (f"; {extra}" if extra else "") + "\n")

@@ -121,8 +121,7 @@ def show_renderable(entry: Entry, catalog: Catalog, config_name: str | None = No
         if config.survey_row:
             title += f"  (survey Table {config.survey_row.table}, row {config.survey_row.work})"
         body: list[RenderableType] = [Text(config.summary + "\n"), table]
-        if config.implementation is not None:
-            body.append(Text(f"\nrun it: kdtax train {entry.id} --config {config.name}", style="green"))
+        body.append(Text(f"\nrun it: kdtax train {entry.id} --config {config.name}", style="green"))
         parts.append(Panel(Group(*body), title=title, title_align="left"))
     results = [r for r in entry.results if config_name is None or r.configuration in {None, config_name}]
     if results:

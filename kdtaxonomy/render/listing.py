@@ -24,8 +24,8 @@ def list_table(rows: Sequence[dict[str, Any]], multi: set[str]) -> Table:
     table = Table(title=f"{len(rows)} configuration(s)", show_lines=True)
     for name, key in COLUMNS:
         longest = max((len(t) for r in rows for t in r[key]), default=0) if key not in {None, "year"} else 0
-        min_width = min(longest, 24) if key != "datasets" else 12
-        table.add_column(name, no_wrap=key in {None, "year"}, overflow="fold", min_width=min_width or None)
+        min_width = min(longest, 13) if key != "datasets" else 10
+        table.add_column(name, no_wrap=key == "year", overflow="fold", min_width=min_width or None)
     for row in rows:
         ident = f"{row['id']}#{row['configuration']}" if row["id"] in multi else row["id"]
         cells = [ident]
