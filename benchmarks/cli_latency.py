@@ -77,12 +77,17 @@ def big_catalog(n: int, env: dict[str, str]) -> None:
         start = time.perf_counter()
         catalog = load_catalog(tmp, use_cache=True)
         cold = time.perf_counter() - start
-        start = time.perf_counter()
-        catalog = load_catalog(tmp, use_cache=True)
-        warm = time.perf_counter() - start
-        start = time.perf_counter()
-        hits = catalog.filter(knowledge="mutual-information", year="2015-2023")
-        filt = time.perf_counter() - start
+        probe = (
+            "import time; t = time.perf_counter()\n"
+            "from kdtaxonomy.catalog import load_catalog\n"
+            f"c = load_catalog({str(tmp)!r}); t1 = time.perf_counter()\n"
+            "hits = c.filter(knowledge='mutual-information', year='2015-2023'); t2 = time.perf_counter()\n"
+            "print(t1 - t, t2 - t1, len(hits))"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True
+        )
+        warm, filt, hits = (float(v) for v in out.stdout.split())
         start = time.perf_counter()
         subprocess.run(
             [str(BIN / "kdtax"), "--catalog", str(tmp), "list", "--knowledge=MI", "--format", "json"],
@@ -98,7 +103,9 @@ def big_catalog(n: int, env: dict[str, str]) -> None:
         validate = time.perf_counter() - start
         print(f"{n} entries ({sum(len(e.configurations) for e in catalog)} configurations):")
         print(f"  cold load + validation   {cold:7.2f} s")
-        print(f"  warm load (cache)        {warm:7.3f} s   filter {filt * 1000:6.1f} ms ({len(hits)} hits)")
+        print(
+            f"  warm load (cache, new process, imports included) {warm:6.3f} s   filter {filt * 1000:6.1f} ms ({hits:.0f} hits)"
+        )
         print(f"  warm load + filter       {warm + filt:7.3f} s   (target < 1 s)")
         print(f"  kdtax list (process)     {cli:7.3f} s")
         print(f"  kdtax validate           {validate:7.2f} s")

@@ -8,6 +8,7 @@ own schema, so repeated queries skip YAML parsing and validation.
 
 from __future__ import annotations
 
+import gc
 import os
 import pickle
 from collections.abc import Iterable, Iterator, Mapping
@@ -279,7 +280,14 @@ class Catalog:
 
         Unknown terms raise :class:`~kdtaxonomy.vocabulary.VocabularyError` listing close matches.
         """
-        return [self.pair(i) for i in self.index.select(**facets)]
+        positions = self.index.select(**facets)
+        enabled = gc.isenabled()
+        gc.disable()  # materialising many lazily unpickled entries triggers needless full collections
+        try:
+            return [self.pair(i) for i in positions]
+        finally:
+            if enabled:
+                gc.enable()
 
 
 def _entry_text(entry: Entry) -> str:

@@ -179,6 +179,26 @@ SearchOpt = Annotated[
 ]
 
 
+FACET_PARAMS = (
+    "objective",
+    "modality",
+    "data_prep",
+    "teacher",
+    "knowledge",
+    "location",
+    "transfer",
+    "student",
+    "dataset",
+    "year",
+    "search",
+)
+
+
+def facet_values(values: dict[str, Any]) -> dict[str, Any]:
+    """The facet options among a command's parameters."""
+    return {name: values[name] for name in FACET_PARAMS}
+
+
 def select(ctx: typer.Context, **facets: Any) -> tuple[Catalog, list[Any]]:
     """Load the catalog and filter it; vocabulary errors exit 1 with close matches."""
     from kdtaxonomy.lookup import VocabularyError
@@ -211,19 +231,7 @@ def list_command(
 
     index = get_index(ctx)
     try:
-        positions = index.select(
-            objective=objective,
-            modality=modality,
-            data_prep=data_prep,
-            teacher=teacher,
-            knowledge=knowledge,
-            location=location,
-            transfer=transfer,
-            student=student,
-            dataset=dataset,
-            year=year,
-            search=search,
-        )
+        positions = index.select(**facet_values(locals()))
     except VocabularyError as exc:
         fail(str(exc))
     data = [index.rows[i] for i in positions]
@@ -402,20 +410,7 @@ def table_summary(
     """The survey's summary Tables I and II, generated from the catalog."""
     from kdtaxonomy.render import rows
 
-    _, pairs = select(
-        ctx,
-        objective=objective,
-        modality=modality,
-        data_prep=data_prep,
-        teacher=teacher,
-        knowledge=knowledge,
-        location=location,
-        transfer=transfer,
-        student=student,
-        dataset=dataset,
-        year=year,
-        search=search,
-    )
+    _, pairs = select(ctx, **facet_values(locals()))
     table_rows = rows.summary_rows(pairs)
     keys = list(rows.SUMMARY_KEYS)
     if fmt is TableFormat.json:

@@ -217,11 +217,18 @@ def read_cache(path: Path, sig: str) -> Any:
     """The cached object at ``path`` if its signature is ``sig``; None when missing, stale or corrupt."""
     if not path.is_file():
         return None
+    import gc
+
+    enabled = gc.isenabled()
+    gc.disable()  # unpickling many small objects triggers needless full collections
     try:
         with path.open("rb") as handle:
             stored = pickle.load(handle)
     except Exception:  # a corrupt cache is rebuilt
         return None
+    finally:
+        if enabled:
+            gc.enable()
     if not isinstance(stored, dict) or stored.get("signature") != sig:
         return None
     return stored.get("value")

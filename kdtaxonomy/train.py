@@ -126,7 +126,15 @@ def _make_optimizer(params: list[nn.Parameter], cfg: FitConfig) -> torch.optim.O
 
 
 def _to(batch: dict[str, Tensor], device: torch.device) -> dict[str, Tensor]:
-    return {k: v.to(device, non_blocking=True) if isinstance(v, Tensor) else v for k, v in batch.items()}
+    """Move a batch to ``device``; on CUDA, image batches go channels-last (faster convolutions under AMP)."""
+    out = {}
+    for key, value in batch.items():
+        if isinstance(value, Tensor):
+            value = value.to(device, non_blocking=True)
+            if device.type == "cuda" and value.dim() == 4:
+                value = value.contiguous(memory_format=torch.channels_last)
+        out[key] = value
+    return out
 
 
 def fit(
@@ -144,6 +152,8 @@ def fit(
     training continues after the last completed epoch (a finished checkpoint skips training).
     A non-finite loss raises :class:`TrainingError`; the last good checkpoint is kept.
     """
+    if cfg.device.type == "cuda":
+        trainable.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # 4-D weights only
     params = [p for p in trainable.parameters() if p.requires_grad]
     if not params:
         return FitResult(0, 0, [])
