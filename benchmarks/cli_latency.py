@@ -84,10 +84,13 @@ def big_catalog(n: int, env: dict[str, str]) -> None:
             "hits = c.filter(knowledge='mutual-information', year='2015-2023'); t2 = time.perf_counter()\n"
             "print(t1 - t, t2 - t1, len(hits))"
         )
-        out = subprocess.run(
-            [sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True
-        )
-        warm, filt, hits = (float(v) for v in out.stdout.split())
+        probes = []
+        for _ in range(5):
+            out = subprocess.run(
+                [sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True
+            )
+            probes.append(tuple(float(v) for v in out.stdout.split()))
+        warm, filt, hits = sorted(probes, key=lambda p: p[0] + p[1])[len(probes) // 2]
         start = time.perf_counter()
         subprocess.run(
             [str(BIN / "kdtax"), "--catalog", str(tmp), "list", "--knowledge=MI", "--format", "json"],
@@ -106,7 +109,7 @@ def big_catalog(n: int, env: dict[str, str]) -> None:
         print(
             f"  warm load (cache, new process, imports included) {warm:6.3f} s   filter {filt * 1000:6.1f} ms ({hits:.0f} hits)"
         )
-        print(f"  warm load + filter       {warm + filt:7.3f} s   (target < 1 s)")
+        print(f"  warm load + filter       {warm + filt:7.3f} s   (median of 5 new processes; target < 1 s)")
         print(f"  kdtax list (process)     {cli:7.3f} s")
         print(f"  kdtax validate           {validate:7.2f} s")
     finally:
