@@ -272,6 +272,13 @@ def init_distributed(device: str) -> torch.device:
     return target
 
 
+def shutdown_distributed() -> None:
+    """Wait for every rank, then tear the process group down (a rank exiting early can abort the others)."""
+    if is_distributed():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def wrap_ddp(model: nn.Module, device: torch.device) -> nn.Module:
     """``DistributedDataParallel`` around ``model`` when distributed, else the model itself."""
     if not is_distributed():
