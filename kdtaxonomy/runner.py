@@ -226,6 +226,9 @@ class Runner:
         train, test, preps = self.prepare(bundle)
         setup = build_component("teacher", self.recipe.teacher)
         self.plan: TeacherPlan = setup.plan(bundle.num_classes)
+        from kdtaxonomy.graph import check_topology, topology
+
+        check_topology(topology(self.recipe, bundle.num_classes))  # refuse graphs that cannot run
         for node in self.plan.nodes:
             self.models[node.name] = self.train_node(node, bundle, train["teacher"])
         names = list(self.plan.student_sources)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from kdtaxonomy.catalog import Catalog
+from kdtaxonomy.schema import Configuration
 
 
 def _git_commit() -> str:
@@ -60,9 +61,10 @@ def _spawn(nproc: int) -> int:
 
 def run_train(
     catalog: Catalog,
-    entry_id: str,
+    entry_id: str | None,
     *,
     config: str | None,
+    recipe_file: Path | None = None,
     dataset: str | None,
     data_root: Path | None,
     epochs: int | None,
@@ -83,32 +85,46 @@ def run_train(
     from kdtaxonomy.recipe import RecipeError, resolve
     from kdtaxonomy.schema import ComponentSpec
 
-    try:
-        entry = catalog.get(entry_id)
-        configuration = entry.configuration(config)
-    except KeyError as exc:
-        return _error(str(exc.args[0]))
+    if (entry_id is None) == (recipe_file is None):
+        return _error("give either a catalog ID or --recipe FILE (not both)")
+    if recipe_file is not None:
+        if config is not None:
+            return _error("--config selects a configuration of a catalog entry; it cannot go with --recipe")
+        loaded = _read_recipe_file(recipe_file, catalog)
+        if isinstance(loaded, str):
+            return _error(loaded)
+        run_id, configuration = "composed", loaded
+    else:
+        assert entry_id is not None
+        try:
+            entry = catalog.get(entry_id)
+            configuration = entry.configuration(config)
+        except KeyError as exc:
+            return _error(str(exc.args[0]))
+        run_id = entry.id
     try:
         overrides: dict[str, Any] = {}
         if dataset:
             overrides["dataset"] = ComponentSpec(component=dataset)
-        recipe = resolve(configuration, entry.id, **overrides)
+        recipe = resolve(configuration, run_id, **overrides)
     except RecipeError as exc:
-        return _error(f"{entry.id}#{configuration.name}: recipe: {exc}")
+        where = str(recipe_file) if recipe_file is not None else f"{run_id}#{configuration.name}"
+        return _error(f"{where}: recipe: {exc}")
     if nproc > 1 and "RANK" not in os.environ:
         return _spawn(nproc)
 
     import torch
 
     from kdtaxonomy.runner import RunOptions, run_recipe
-    from kdtaxonomy.train import TrainingError, init_distributed, rank, world_size
+    from kdtaxonomy.train import TrainingError, init_distributed, rank, shutdown_distributed, world_size
 
     try:
         target = init_distributed(device)
     except TrainingError as exc:
         return _error(str(exc))
+    my_rank, processes = rank(), world_size()
     progress = None
-    if rank() == 0 and fmt == "table":
+    if my_rank == 0 and fmt == "table":
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -142,11 +158,13 @@ def run_train(
             result = run_recipe(recipe, options)
     except (TrainingError, ValueError, KeyError, RuntimeError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-        return _error(f"{entry.id}#{configuration.name}: {message}")
-    if rank() != 0:
+        return _error(f"{run_id}#{configuration.name}: {message}")
+    finally:
+        shutdown_distributed()
+    if my_rank != 0:
         return 0
     result = {
-        "id": entry.id,
+        "id": run_id,
         "configuration": configuration.name,
         **result,
         "provenance": {
@@ -155,7 +173,7 @@ def run_train(
             "seed": seed,
             "device": str(target),
             "amp": options.amp,
-            "processes": world_size(),
+            "processes": processes,
             "torch": torch.__version__,
             "git_commit": _git_commit(),
             "catalog": str(catalog_path or catalog.root),
@@ -170,6 +188,25 @@ def run_train(
     else:
         _print_table(result)
     return 0
+
+
+def _read_recipe_file(path: Path, catalog: Catalog) -> Configuration | str:
+    """The configuration in a YAML file (e.g. from ``kdtax compose``), or the error: file:line: field: reason."""
+    from pydantic import ValidationError
+
+    from kdtaxonomy.catalog import _pydantic_problems
+    from kdtaxonomy.yamlio import YamlError, read_document
+
+    try:
+        doc = read_document(path)
+    except YamlError as exc:
+        return f"{path}{':' + str(exc.line) if exc.line else ''}: {exc.reason}"
+    if not isinstance(doc.data, dict):
+        return f"{path}: top level must be a mapping of configuration fields"
+    try:
+        return Configuration.model_validate(doc.data, context={"vocabulary": catalog.vocabulary})
+    except ValidationError as exc:
+        return "; ".join(str(p) for p in _pydantic_problems(path, exc, doc))
 
 
 def _print_table(result: dict[str, Any]) -> None:
