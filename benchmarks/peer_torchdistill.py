@@ -1,0 +1,733 @@
+"""Peer comparison: kdtaxonomy's functional losses vs torchdistill 1.1.5's loss modules.
+
+For every loss both libraries implement, identical seeded tensors (drawn in float64, then cast, so the
+float32 and float64 runs see the same values up to rounding) go to kdtaxonomy's functional form and to
+torchdistill's module, built with matching hyperparameters. The value table shows both values, their
+absolute and relative difference, the ratio ours/theirs and, where they differ, the value torchdistill
+*should* give according to the identified cause ("predicted") with the residual |theirs - predicted| /
+|theirs|; the notes under the table give each cause, read from both sources. The timing table is the
+median forward+backward time per loss at B = 64, 256, 1024 on the same thread count (2).
+
+torchdistill needs its own environment (it must not touch the project venv). Reproduce with::
+
+    bash benchmarks/peer_env.sh                      # idempotent; creates /tmp/peer-venv
+    /tmp/peer-venv/bin/python benchmarks/peer_torchdistill.py
+
+``peer_env.sh`` runs ``python3 -m venv /tmp/peer-venv``, then
+``/tmp/peer-venv/bin/pip install torch==2.13.0 numpy pyyaml pydantic`` and
+``/tmp/peer-venv/bin/pip install --no-deps torchdistill==1.1.5``. torchdistill's ``losses.mid_level``
+imports with torch alone (no torchvision, nothing stubbed). kdtaxonomy is imported from this checkout
+(its root is put on ``sys.path``); ``kdtaxonomy.losses`` needs only torch and pydantic.
+
+Options: ``--batches 64 256 1024``, ``--value-batch 64``, ``--budget 1.0`` (seconds of timed repeats per
+loss, library and batch; 3 to 15 repeats after one warm-up), ``--no-timing``, ``--threads 2``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import statistics
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from torchdistill.losses.mid_level import (
+    ATLoss,
+    CCKDLoss,
+    CRDLoss,
+    KDLoss,
+    PKTLoss,
+    RKDLoss,
+    SimpleLossWrapper,
+    SPKDLoss,
+    VIDLoss,
+)
+
+from kdtaxonomy.losses import (
+    assistant_distillation_loss,
+    attention_map,
+    attention_transfer,
+    correlation_congruence,
+    crd_nce,
+    fitnets,
+    pkt,
+    rkd_angle,
+    rkd_distance,
+    similarity_preserving,
+    soft_label_kd,
+    vid,
+)
+from kdtaxonomy.losses.vid import vid_variance
+
+Inputs = dict[str, Any]
+
+TAU = 4.0  # KD temperature
+NUM_CLASSES = 100
+CRD_N, CRD_D, CRD_K, CRD_T = 16384, 128, 512, 0.07  # dataset size, feat dim, negatives, temperature
+CRD_T_F32 = float(torch.tensor(CRD_T, dtype=torch.float32))  # what torchdistill's float32 buffer holds
+RKD_ANGLE_MAX_B_THEIRS = 256  # torchdistill's angle loss materialises (B, B, D) and B^3 tensors at once
+
+
+def io(path: str, value: Any, key: str = "output") -> dict[str, dict[str, Any]]:
+    """torchdistill's io_dict layout: ``{module_path: {'input'|'output': value}}``."""
+    return {path: {key: value}}
+
+
+def pair(path: str = "layer", weight: float = 1.0) -> dict[str, Any]:
+    """One student/teacher pair of a torchdistill ``*_pairs`` config."""
+    return {
+        "student": {"io": "output", "path": path},
+        "teacher": {"io": "output", "path": path},
+        "weight": weight,
+    }
+
+
+class Draw:
+    """Seeded float64 draws, cast to ``dtype`` (identical values for both libraries and both dtypes)."""
+
+    def __init__(self, seed: int, dtype: torch.dtype) -> None:
+        self.g = torch.Generator().manual_seed(seed)
+        self.dtype = dtype
+
+    def randn(self, *shape: int, scale: float = 1.0) -> Tensor:
+        return (torch.randn(*shape, generator=self.g, dtype=torch.float64) * scale).to(self.dtype)
+
+    def rand(self, *shape: int) -> Tensor:
+        return torch.rand(*shape, generator=self.g, dtype=torch.float64).to(self.dtype)
+
+    def randint(self, high: int, *shape: int) -> Tensor:
+        return torch.randint(0, high, shape, generator=self.g)
+
+    def randperm(self, n: int) -> Tensor:
+        return torch.randperm(n, generator=self.g)
+
+
+@dataclass
+class Case:
+    """One comparison: ``make(batch, dtype)`` -> inputs; ``ours``/``theirs`` -> scalar loss tensors."""
+
+    name: str
+    make: Callable[[int, torch.dtype], Inputs]
+    ours: Callable[[Inputs], Tensor] | None
+    theirs: Callable[[Inputs], Tensor]
+    note: str
+    predict: Callable[[Inputs, float], float] | None = None  # torchdistill's value per the stated cause
+    grad_keys: tuple[str, ...] = ("s",)
+    timed: bool = True
+    max_b_theirs: int | None = None
+    skip_note: str = ""
+    time_note: str = ""  # what the two implementations do differently, for the timing table
+    results: dict[str, Any] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------- inputs
+
+
+def logits(b: int, dtype: torch.dtype) -> Inputs:
+    d = Draw(1000 + b, dtype)
+    return {
+        "s": d.randn(b, NUM_CLASSES, scale=2.0),
+        "t": d.randn(b, NUM_CLASSES, scale=3.0),
+        "y": d.randint(NUM_CLASSES, b),
+    }
+
+
+def maps(b: int, dtype: torch.dtype, s_shape: tuple[int, ...], t_shape: tuple[int, ...]) -> Inputs:
+    d = Draw(2000 + b, dtype)
+    return {"s": d.randn(b, *s_shape), "t": d.randn(b, *t_shape)}
+
+
+def at_maps(b: int, dtype: torch.dtype) -> Inputs:
+    return maps(b, dtype, (32, 8, 8), (64, 8, 8))
+
+
+def at_maps_mismatch(b: int, dtype: torch.dtype) -> Inputs:
+    return maps(b, dtype, (32, 8, 8), (64, 16, 16))
+
+
+def hint_maps(b: int, dtype: torch.dtype) -> Inputs:
+    return maps(b, dtype, (64, 8, 8), (64, 8, 8))
+
+
+def embeddings(b: int, dtype: torch.dtype) -> Inputs:
+    d = Draw(3000 + b, dtype)
+    return {"s": d.randn(b, 128), "t": d.randn(b, 256)}
+
+
+def unit_embeddings(b: int, dtype: torch.dtype) -> Inputs:
+    x = embeddings(b, dtype)
+    return {"s": F.normalize(x["s"], dim=1), "t": F.normalize(x["t"], dim=1)}
+
+
+def vid_inputs(b: int, dtype: torch.dtype) -> Inputs:
+    d = Draw(4000 + b, dtype)
+    return {"s": d.randn(b, 64, 8, 8), "t": d.randn(b, 64, 8, 8), "alpha": d.randn(64)}
+
+
+def crd_inputs(b: int, dtype: torch.dtype, eps: float = 1e-7) -> Inputs:
+    """Unit embeddings, unit memory banks, and a fixed ``(B, K+1)`` contrast index (column 0 = positive,
+    negatives uniform over the other N-1 indices), plus a fresh torchdistill ``CRDLoss`` whose memory
+    banks are overwritten with the same banks (``memory_v1`` = student bank, ``memory_v2`` = teacher bank).
+    kdtaxonomy gets torchdistill's effective temperature (T=0.07 rounded to float32 by its params buffer).
+    """
+    temperature = CRD_T_F32
+    d = Draw(5000 + b, dtype)
+    s = F.normalize(d.randn(b, CRD_D), dim=1)
+    t = F.normalize(d.randn(b, CRD_D), dim=1)
+    mem_s = F.normalize(d.rand(CRD_N, CRD_D) * 2 - 1, dim=1)
+    mem_t = F.normalize(d.rand(CRD_N, CRD_D) * 2 - 1, dim=1)
+    pos = d.randperm(CRD_N)[:b]
+    neg = d.randint(CRD_N - 1, b, CRD_K)
+    neg = neg + (neg >= pos.unsqueeze(1)).long()
+    contrast = torch.cat([pos.unsqueeze(1), neg], dim=1)
+    td = CRDLoss(
+        "s_norm", "s_empty", "t_norm", input_size=CRD_D, output_size=CRD_N,
+        num_negative_samples=CRD_K, num_samples=CRD_N, temperature=CRD_T, momentum=0.5, eps=eps,
+    )  # fmt: skip
+    td.memory_v1 = mem_s.clone()
+    td.memory_v2 = mem_t.clone()
+    with torch.no_grad():  # Z = N * mean(exp(score / T)) on the first batch, as both libraries estimate it
+        log_z = []
+        for emb, mem in ((s, mem_t), (t, mem_s)):
+            scores = torch.bmm(mem[contrast], emb.unsqueeze(2)).flatten() / temperature
+            log_z.append(torch.logsumexp(scores, 0) - math.log(scores.numel()) + math.log(CRD_N))
+    return {
+        "s": s, "t": t, "mem_s": mem_s, "mem_t": mem_t, "pos": pos, "contrast": contrast, "td": td,
+        "log_z_s": log_z[0], "log_z_t": log_z[1], "temperature": temperature, "eps": eps,
+    }  # fmt: skip
+
+
+def crd_inputs_eps0(b: int, dtype: torch.dtype) -> Inputs:
+    return crd_inputs(b, dtype, eps=0.0)
+
+
+# ------------------------------------------------------------------------------------------- the peers
+
+
+def td_kd(x: Inputs, alpha: float, beta: float | None = None, targets: bool = False) -> Tensor:
+    m = KDLoss("fc", "output", "fc", "output", temperature=TAU, alpha=alpha, beta=beta, reduction="batchmean")
+    return m(io("fc", x["s"]), io("fc", x["t"]), x["y"] if targets else None)
+
+
+def td_at(x: Inputs, mode: str) -> Tensor:
+    return ATLoss({"pair": pair()}, mode=mode)(io("layer", x["s"]), io("layer", x["t"]))
+
+
+def td_mse(x: Inputs) -> Tensor:
+    m = SimpleLossWrapper(
+        nn.MSELoss(),
+        input={"is_from_teacher": False, "module_path": "regressor", "io": "output"},
+        target={"is_from_teacher": True, "module_path": "layer", "io": "output"},
+    )
+    return m(io("regressor", x["s"]), io("layer", x["t"]), None)
+
+
+def td_sp(x: Inputs) -> Tensor:
+    return SPKDLoss("layer", "layer", reduction="batchmean")(io("layer", x["s"]), io("layer", x["t"]))
+
+
+def td_pkt(x: Inputs) -> Tensor:
+    m = PKTLoss("fc", "input", "fc", "input", eps=1e-7)
+    return m(io("fc", x["s"], "input"), io("fc", x["t"], "input"))
+
+
+def td_rkd(x: Inputs, dist: float, angle: float) -> Tensor:
+    m = RKDLoss("emb", "emb", dist_factor=dist, angle_factor=angle, reduction="mean")
+    return m(io("emb", x["s"]), io("emb", x["t"]))
+
+
+def td_cc(x: Inputs) -> Tensor:
+    m = CCKDLoss(
+        "linear",
+        "linear",
+        kernel_config={"type": "gaussian", "gamma": 0.4, "max_p": 2},
+        reduction="batchmean",
+    )
+    return m(io("linear", x["s"]), io("linear", x["t"]))
+
+
+def td_vid(x: Inputs) -> Tensor:
+    var = vid_variance(x["alpha"]).view(1, -1, 1, 1)  # the same sigma_c^2 as kdtaxonomy's vid()
+    return VIDLoss({"pair": pair()})(io("layer", (x["s"], var)), io("layer", x["t"]))
+
+
+def td_crd(x: Inputs, with_contrast: bool = True) -> Tensor:
+    supp = {"pos_idx": x["pos"]}
+    if with_contrast:
+        supp["contrast_idx"] = x["contrast"]
+    student = {"s_norm": {"output": x["s"]}, "s_empty": {"input": supp}}
+    return x["td"](student, io("t_norm", x["t"]))
+
+
+def crd_eps_shift(x: Inputs, ours: float) -> float:
+    """torchdistill's value to first order in its eps: every log term of both sides loses
+    ``eps / (P_ik + K/N)``, so the loss grows by ``(1/B) sum_{i, k=0..K} eps / (P_ik + K/N)`` per side."""
+    c, shift = x["contrast"], 0.0
+    with torch.no_grad():
+        for emb, mem, log_z in ((x["s"], x["mem_t"], x["log_z_s"]), (x["t"], x["mem_s"], x["log_z_t"])):
+            p = (torch.bmm(mem[c], emb.unsqueeze(2)).squeeze(2) / x["temperature"] - log_z).exp()
+            shift += float((x["eps"] / (p + CRD_K / CRD_N)).sum(dim=1).mean())
+    return ours + shift
+
+
+def ours_crd(x: Inputs) -> Tensor:
+    c = x["contrast"]
+    return crd_nce(
+        x["s"], x["t"], x["mem_s"][c], x["mem_t"][c], CRD_N, x["temperature"], x["log_z_s"], x["log_z_t"]
+    )
+
+
+# ------------------------------------------------------------------------------------------------ cases
+
+
+def cases() -> list[Case]:
+    def rows_norm_mean(x: Inputs, _: float) -> float:
+        d = attention_map(x["s"]) - attention_map(x["t"])
+        return float(d.norm(dim=1).mean())
+
+    def sp_l1_rows(x: Inputs, _: float) -> float:
+        def gram(f: Tensor) -> Tensor:
+            f = f.flatten(1)
+            return F.normalize(f @ f.T, p=1, dim=1)
+
+        return float((gram(x["t"]) - gram(x["s"])).pow(2).sum() / x["s"].shape[0] ** 2)
+
+    return [
+        Case(
+            "Hinton KD (soft only)",
+            logits,
+            lambda x: soft_label_kd(x["s"], x["t"], TAU),
+            lambda x: td_kd(x, alpha=0.0),
+            "torchdistill KDLoss(T=4, alpha=0): with alpha 0 or None, or without targets, it returns the bare "
+            "KLDivLoss(batchmean) and applies neither beta nor T^2 (T^2 appears only in its "
+            "alpha*CE + beta*T^2*KL branch). kdtaxonomy's soft_label_kd always includes T^2: ratio = T^2 = 16. "
+            "(KDLoss's default alpha=None without an explicit beta fails in __init__: 1 - None.)",
+            predict=lambda x, v: v / TAU**2,
+            time_note="kdtaxonomy: log_softmax of both sides and sum p*(log p - log q); torchdistill: log_softmax + "
+            "softmax and nn.KLDivLoss (xlogy). Similar work; no structural difference.",
+        ),
+        Case(
+            "Hinton KD + CE (alpha 0.6/0.4)",
+            logits,
+            lambda x: assistant_distillation_loss(x["s"], x["t"], x["y"], alpha=0.4, temperature=TAU),
+            lambda x: td_kd(x, alpha=0.6, beta=0.4, targets=True),
+            "Full objective: torchdistill alpha*CE + beta*T^2*KL (alpha=0.6, beta=0.4) vs kdtaxonomy "
+            "assistant_distillation_loss (1-alpha)*CE + alpha*T^2*KL (alpha=0.4, no features): same formula.",
+            predict=lambda x, v: v,
+            timed=False,
+        ),
+        Case(
+            "attention transfer (mode=code)",
+            at_maps,
+            lambda x: attention_transfer(x["s"], x["t"], 2.0),
+            lambda x: td_at(x, "code"),
+            "Same formula: normalize(mean_c F^2) per sample, squared difference averaged over B*H*W "
+            "(kdtaxonomy uses |F|^p with p=2, identical for p=2). torchdistill sums weight*loss over pairs; "
+            "one pair with weight 1 here.",
+            predict=lambda x, v: v,
+            time_note="kdtaxonomy computes |F|^p for a general p (abs + float pow, and their backward) and checks "
+            "spatial sizes; torchdistill squares (pow 2). One extra elementwise pass over the feature maps.",
+        ),
+        Case(
+            "attention transfer (mode=paper)",
+            at_maps,
+            lambda x: attention_transfer(x["s"], x["t"], 2.0),
+            lambda x: td_at(x, "paper"),
+            "torchdistill mode='paper' (Eq. 2): normalize(sum_c F^2) and (1/B) sum_i ||Q_s,i - Q_t,i||_2 (norm, "
+            "not squared, not divided by H*W). kdtaxonomy follows the authors' code (= mode 'code'). "
+            "Predicted: mean_i ||d_i|| from kdtaxonomy's attention_map (sum vs mean over channels is removed "
+            "by the normalisation).",
+            predict=rows_norm_mean,
+            timed=False,
+        ),
+        Case(
+            "attention transfer (s 8x8, t 16x16)",
+            at_maps_mismatch,
+            lambda x: attention_transfer(x["s"], x["t"], 2.0),
+            lambda x: td_at(x, "code"),
+            "Different spatial sizes: kdtaxonomy adaptive-average-pools the larger map to the smaller size; "
+            "torchdistill's ATLoss subtracts the maps as they are and fails on the shape mismatch "
+            "(torchdistill expects the pairs to be chosen with equal H*W).",
+            timed=False,
+        ),
+        Case(
+            "FitNets hint (regressed features)",
+            hint_maps,
+            lambda x: fitnets(x["s"], x["t"]),
+            td_mse,
+            "torchdistill has no FitNets loss class: its FitNets configs use SimpleLossWrapper(nn.MSELoss()) "
+            "on the regressor output vs the hint. Both are mean((r(s)-t)^2) over all elements.",
+            predict=lambda x, v: v,
+            time_note="Both are F.mse_loss; any gap is wrapper overhead/noise.",
+        ),
+        Case(
+            "similarity-preserving",
+            at_maps,
+            lambda x: similarity_preserving(x["s"], x["t"]),
+            td_sp,
+            "Both: G = F F^T, each row normalised, ||G_t - G_s||_F^2 / B^2 (SPKDLoss reduction batchmean). "
+            "But torchdistill calls normalize(G, 1): the positional 1 is F.normalize's p, not dim, so its rows "
+            "are L1-normalised (p=1, dim=1 by default); the paper and kdtaxonomy L2-normalise the rows. "
+            "Predicted: the same loss with L1-normalised rows. Not a constant factor (depends on the data).",
+            predict=sp_l1_rows,
+            time_note="Same work (two B x B Gram matmuls dominate); p=1 vs p=2 row normalisation costs the same.",
+        ),
+        Case(
+            "PKT",
+            embeddings,
+            lambda x: pkt(x["s"], x["t"]),
+            td_pkt,
+            "Same formula (both refactor the authors' code): x/(||x||+eps), (K+1)/2, row-normalised, "
+            "mean over B^2 of p_t log((p_t+eps)/(p_s+eps)), eps 1e-7. The float32 gap (~1e-6 relative) is "
+            "rounding: the loss is a mean of p_t * log(ratio ~ 1) terms (heavy cancellation); float64 agrees.",
+            predict=lambda x, v: v,
+            time_note="Same operations; torchdistill also does two NaN-masking index assignments.",
+        ),
+        Case(
+            "RKD distance",
+            embeddings,
+            lambda x: rkd_distance(x["s"], x["t"]),
+            lambda x: td_rkd(x, 1.0, 0.0),
+            "Same formula: pairwise distances over the off-diagonal mean, smooth-L1 (beta 1) averaged over "
+            "B^2. torchdistill clamps squared distances at 1e-12 and computes the teacher side under no_grad "
+            "(kdtaxonomy's functional form does not detach; the teacher carries no grad here).",
+            predict=lambda x, v: v,
+            time_note="torchdistill: clamp + sqrt, clone, diagonal index assignment and d[d > 0] boolean-mask "
+            "gathers for the means; kdtaxonomy: masked_fill of the diagonal and a sum-based off-diagonal mean.",
+        ),
+        Case(
+            "RKD angle",
+            embeddings,
+            lambda x: rkd_angle(x["s"], x["t"]),
+            lambda x: td_rkd(x, 0.0, 1.0),
+            "Same formula: cos angle(e_j-e_i, e_k-e_i) for all B^3 triples, smooth-L1 averaged over B^3. "
+            "torchdistill materialises (B,B,D) differences and the (B,B,B) angle tensors at once; kdtaxonomy "
+            "chunks anchors and checkpoints (recomputes) each chunk in backward when B is large.",
+            predict=lambda x, v: v,
+            max_b_theirs=RKD_ANGLE_MAX_B_THEIRS,
+            time_note="B=64: one chunk, same work. B=256 (D=256): kdtaxonomy splits into 4 chunks of 64 anchors "
+            "and checkpoints them (forward recomputed in backward) yet stays close. B=1024: only kdtaxonomy runs "
+            "(B^3 ~ 1.07e9 triples in chunks of 4 anchors).",
+            skip_note="torchdistill RKD angle skipped above B=256: it is unchunked; at B=1024 each of its (B,B,B) "
+            "float32 tensors (student and teacher angles, smooth-L1 intermediates, saved for backward) is 4 GiB.",
+        ),
+        Case(
+            "RKD distance + 2 * angle",
+            embeddings,
+            lambda x: rkd_distance(x["s"], x["t"]) + 2.0 * rkd_angle(x["s"], x["t"]),
+            lambda x: td_rkd(x, 1.0, 2.0),
+            "torchdistill's RKDLoss sample config (dist_factor 1, angle_factor 2, the paper's weights) vs the "
+            "sum of kdtaxonomy's two functional losses with the same weights.",
+            predict=lambda x, v: v,
+            timed=False,
+        ),
+        Case(
+            "correlation congruence (raw emb)",
+            embeddings,
+            lambda x: correlation_congruence(x["s"], x["t"], 0.4, 2),
+            td_cc,
+            "Raw (unnormalised) embeddings: kdtaxonomy L2-normalises them before the Gaussian-RBF Taylor "
+            "kernel (the expansion exp(-2g) sum (2g)^p/p! (x.y)^p equals the RBF only for unit vectors); "
+            "torchdistill applies the kernel to the raw tensor, so x.y ~ +-sqrt(D) and the values differ "
+            "by orders of magnitude. Also a different reduction (next row).",
+            timed=False,
+        ),
+        Case(
+            "correlation congruence (unit emb)",
+            unit_embeddings,
+            lambda x: correlation_congruence(x["s"], x["t"], 0.4, 2),
+            td_cc,
+            "Unit-norm inputs (kdtaxonomy's normalisation is then a no-op): the kernels agree; torchdistill "
+            "returns torch.dist(C_s, C_t, 2) / B^2 = ||dC||_F / B^2 (norm, not squared), kdtaxonomy "
+            "||dC||_F^2 / B^2 (the paper's squared Frobenius norm). Predicted theirs = sqrt(ours) / B.",
+            predict=lambda x, v: math.sqrt(v) / x["s"].shape[0],
+            time_note="torchdistill builds the Gaussian-kernel matrix row by row in a Python loop (B matvecs + "
+            "stack); kdtaxonomy computes one B x B Gram matrix and a vectorised polynomial.",
+        ),
+        Case(
+            "VID (same mean and variance)",
+            vid_inputs,
+            lambda x: vid(x["s"], x["t"], x["alpha"]),
+            td_vid,
+            "Both: 0.5*log(var) + (t-mu)^2/(2 var) with the same mu and per-channel var = softplus(alpha)+1e-5 "
+            "(torchdistill takes (pred_mean, pred_var) from the student; RepDistiller's VID computes "
+            "var the same way). torchdistill averages over all B*C*H*W elements, kdtaxonomy sums over channels "
+            "and averages over B*H*W (the paper's per-position sum over channels): ratio = C = 64.",
+            predict=lambda x, v: v / x["t"].shape[1],
+            grad_keys=("s", "alpha"),
+            time_note="Same elementwise work (torchdistill receives var from the timed closure, as kdtaxonomy "
+            "computes it inside vid()).",
+        ),
+        Case(
+            "CRD (fixed contrast_idx, eps 1e-7)",
+            crd_inputs,
+            ours_crd,
+            td_crd,
+            "Aligned deterministically by passing torchdistill the same (B, K+1) contrast_idx, memory banks and "
+            "(first-batch) Z = N*mean(exp(score/T)); the same NCE objective on both sides. torchdistill adds "
+            "eps=1e-7 to every denominator P + K/N (log_d1, log_d0); kdtaxonomy has no eps (log space). "
+            "Predicted: ours + (1/B) sum_{sides,i,k} eps/(P_ik + K/N) (first order in eps; ~ 2(K+1) eps N/K). "
+            "The next row (eps 0) removes the difference.",
+            predict=crd_eps_shift,
+            grad_keys=("s", "t"),
+            time_note="Both gather (B, K+1, d) memory rows and do one bmm per side; kdtaxonomy works in log space "
+            "(logaddexp), torchdistill with exp/div/log and updates the memory banks in the same call.",
+        ),
+        Case(
+            "CRD (fixed contrast_idx, eps 0)",
+            crd_inputs_eps0,
+            ours_crd,
+            td_crd,
+            "As above with torchdistill eps=0: the values agree to rounding. In both rows kdtaxonomy gets "
+            "torchdistill's effective temperature: its float32 params buffer holds T=0.07 as 0.0700000003 "
+            "(visible only in float64, ~1e-8 relative).",
+            predict=lambda x, v: v,
+            grad_keys=("s", "t"),
+            timed=False,
+        ),
+        Case(
+            "CRD (torchdistill draws negatives)",
+            crd_inputs,
+            None,
+            lambda x: td_crd(x, with_contrast=False),
+            "Without contrast_idx torchdistill 1.1.5 samples negatives itself with draw(), which reads "
+            "self.prob (the attribute is self.probs): AttributeError, so its own sampling path cannot run; "
+            "the alias table's init_prob_alias has the same typo (not reached with uniform unigrams).",
+            timed=False,
+        ),
+    ]
+
+
+# ------------------------------------------------------------------------------------------- running
+
+
+def describe(e: BaseException) -> str:
+    msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    return f"{type(e).__name__}: {msg}"[:90]
+
+
+def value(fn: Callable[[Inputs], Tensor] | None, x: Inputs) -> float | str:
+    if fn is None:
+        return "-"
+    try:
+        return float(fn(x).detach())
+    except Exception as e:
+        return "ERROR " + describe(e)
+
+
+def fmt(v: float | str | None, spec: str = ".9g") -> str:
+    if v is None:
+        return "n/a"
+    if isinstance(v, str):
+        return "error" if v.startswith("ERROR") else v
+    return format(v, spec)
+
+
+def run_values(all_cases: list[Case], batch: int) -> list[str]:
+    errors = []
+    head = (
+        f"{'loss':42} {'dtype':7} {'kdtaxonomy':>15} {'torchdistill':>15} {'abs diff':>9} {'rel diff':>9} "
+        f"{'ours/theirs':>12} {'predicted theirs':>16} {'resid':>8}"
+    )
+    print(f"VALUES (B={batch}; rel diff = |ours-theirs|/|theirs|; resid = |theirs-predicted|/|theirs|)")
+    print(head)
+    print("-" * len(head))
+    for i, case in enumerate(all_cases, 1):
+        for dtype in (torch.float32, torch.float64):
+            try:
+                x = case.make(batch, dtype)
+            except Exception as e:
+                print(f"[{i:2}] {case.name:37} inputs failed: {describe(e)}")
+                continue
+            ours, theirs = value(case.ours, x), value(case.theirs, x)
+            for lib, v in (("kdtaxonomy", ours), ("torchdistill", theirs)):
+                if isinstance(v, str) and v.startswith("ERROR"):
+                    errors.append(f"[{i:2}] {case.name} / {lib} / {str(dtype)[6:]}: {v[6:]}")
+            absd = reld = ratio = pred = resid = None
+            if isinstance(ours, float) and isinstance(theirs, float):
+                absd = abs(ours - theirs)
+                if theirs != 0:
+                    reld, ratio = absd / abs(theirs), ours / theirs
+            if case.predict is not None and isinstance(ours, float):
+                try:
+                    pred = case.predict(x, ours)
+                    if isinstance(theirs, float) and theirs != 0:
+                        resid = abs(theirs - pred) / abs(theirs)
+                except Exception as e:
+                    errors.append(f"[{i:2}] {case.name} / predict: {describe(e)}")
+            print(
+                f"[{i:2}] {case.name:37} {str(dtype)[6:]:7} {fmt(ours):>15} {fmt(theirs):>15} "
+                f"{fmt(absd, '.2e'):>9} {fmt(reld, '.2e'):>9} {fmt(ratio, '.9g'):>12} "
+                f"{fmt(pred):>16} {fmt(resid, '.1e'):>8}"
+            )
+    return errors
+
+
+SINGLE_SHOT_S = 20.0  # a warm-up call longer than this is reported as the time (no repeats), marked '*'
+
+
+def run_timing(all_cases: list[Case], batches: list[int], budget: float) -> list[str]:
+    """Per loss and batch: one warm-up call per library, then 3-15 repeats (within about ``budget`` seconds
+    per library) alternating kdtaxonomy and torchdistill so both see the same machine load; medians."""
+    errors = []
+    head = (
+        f"{'loss':42} {'B':>5} {'kdtaxonomy ms':>14} {'torchdistill ms':>16} {'ours/theirs':>12} "
+        f"{'min ratio':>10}"
+    )
+    print(
+        "TIMING (forward+backward, float32, median of alternating repeats; grads w.r.t. the student inputs, "
+        "VID: mean and alpha, CRD: both embeddings; min ratio = fastest ours / fastest theirs)"
+    )
+    print(head)
+    print("-" * len(head))
+    for i, case in enumerate(all_cases, 1):
+        if not case.timed:
+            continue
+        for b in batches:
+            cells: dict[str, float | str] = {}
+            runs: dict[str, Callable[[], float]] = {}
+            for lib, fn in (("kdtaxonomy", case.ours), ("torchdistill", case.theirs)):
+                if fn is None:
+                    cells[lib] = "-"
+                elif lib == "torchdistill" and case.max_b_theirs is not None and b > case.max_b_theirs:
+                    cells[lib] = "skipped"
+                else:
+                    try:
+                        x = case.make(b, torch.float32)
+                        for k in case.grad_keys:
+                            x[k].requires_grad_(True)
+                        runs[lib] = timer(fn, x, case.grad_keys)
+                    except Exception as e:
+                        cells[lib] = "error"
+                        errors.append(f"[{i:2}] {case.name} / {lib} / B={b}: {describe(e)}")
+            samples: dict[str, list[float]] = {lib: [] for lib in runs}
+            first: dict[str, float] = {}
+            for lib in list(runs):
+                try:
+                    first[lib] = runs[lib]()
+                except Exception as e:
+                    del runs[lib]
+                    cells[lib] = "error"
+                    errors.append(f"[{i:2}] {case.name} / {lib} / B={b}: {describe(e)}")
+            single = {lib for lib, t in first.items() if t > SINGLE_SHOT_S}
+            for lib in single:
+                cells[lib] = first[lib] * 1e3
+                del runs[lib]
+            if runs:
+                n = min(15, max(3, int(budget / max(max(first[lib] for lib in runs), 1e-6))))
+                for _ in range(n):
+                    for lib, run in runs.items():
+                        samples[lib].append(run())
+                for lib in runs:
+                    cells[lib] = statistics.median(samples[lib]) * 1e3
+            ours, theirs = cells["kdtaxonomy"], cells["torchdistill"]
+            ratio = ours / theirs if isinstance(ours, float) and isinstance(theirs, float) else None
+            both = all(samples.get(lib) for lib in ("kdtaxonomy", "torchdistill"))
+            min_ratio = min(samples["kdtaxonomy"]) / min(samples["torchdistill"]) if both else None
+            star = {lib: "*" if lib in single else " " for lib in cells}
+            print(
+                f"[{i:2}] {case.name:37} {b:>5} {fmt(ours, '.3f'):>13}{star['kdtaxonomy']} "
+                f"{fmt(theirs, '.3f'):>15}{star['torchdistill']} {fmt(ratio, '.2f'):>12} {fmt(min_ratio, '.2f'):>10}"
+            )
+            runs.clear()
+    return errors
+
+
+def timer(fn: Callable[[Inputs], Tensor], x: Inputs, grad_keys: tuple[str, ...]) -> Callable[[], float]:
+    """A closure timing one forward+backward of ``fn`` on ``x`` (gradients reset first)."""
+
+    def once() -> float:
+        for k in grad_keys:
+            x[k].grad = None
+        t0 = time.perf_counter()
+        fn(x).backward()
+        return time.perf_counter() - t0
+
+    return once
+
+
+def load() -> str:
+    try:
+        return " ".join(f"{v:.2f}" for v in os.getloadavg()) + f" ({os.cpu_count()} CPUs)"
+    except OSError:
+        return "n/a"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--batches", type=int, nargs="+", default=[64, 256, 1024])
+    parser.add_argument("--value-batch", type=int, default=64)
+    parser.add_argument("--budget", type=float, default=1.0)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--no-timing", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)  # torchdistill's CRDLoss draws its (overwritten) memory banks from the global RNG
+    import torchdistill
+
+    print(
+        f"torch {torch.__version__}, torchdistill {torchdistill.__version__}, threads {torch.get_num_threads()}, "
+        f"python {sys.version.split()[0]}"
+    )
+    print()
+    all_cases = cases()
+    errors = run_values(all_cases, args.value_batch)
+    print()
+    print("NOTES (why the values agree or differ)")
+    for i, case in enumerate(all_cases, 1):
+        print(f"[{i:2}] {case.name}: {case.note}")
+    print(
+        "[--] Not compared: DKD (kdtaxonomy dkd) has no torchdistill 1.1.5 counterpart (its logit losses are "
+        "KD, LogitStdKD, DIST/DIST+, SSKD, SKD); nst, mmd, rkd_area, conditional/weighted/multi-teacher KD, "
+        "dml, cosine_embedding are kdtaxonomy-only; torchdistill's FSP, FT, AB (AltActTransfer), SSKD, PAD, "
+        "HierarchicalContext (ReviewKD), KTA/Affinity, ChSim, DIST, SRD, SKD have no kdtaxonomy counterpart."
+    )
+    if not args.no_timing:
+        print()
+        print(f"load average before timing: {load()}")
+        busy = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+        if args.threads > 1 and busy > (os.cpu_count() or 1) - args.threads + 1:
+            print(
+                f"WARNING: the machine is busy (load {busy:.1f} on {os.cpu_count()} CPUs): with {args.threads} "
+                "threads each parallel region waits for a descheduled OpenMP worker (tens of ms), which swamps "
+                "these timings; rerun on an idle machine or with --threads 1."
+            )
+        errors += run_timing(all_cases, args.batches, args.budget)
+        print(
+            f"load average after timing: {load()}  ('*' = single call, warm-up included, > {SINGLE_SHOT_S:g} s)"
+        )
+        for case in all_cases:
+            limit = case.max_b_theirs
+            if case.timed and case.skip_note and limit is not None and max(args.batches) > limit:
+                print(f"     {case.skip_note}")
+        print()
+        print("TIMING NOTES (what each side does differently)")
+        for i, case in enumerate(all_cases, 1):
+            if case.timed and case.time_note:
+                print(f"[{i:2}] {case.name}: {case.time_note}")
+    print()
+    print("ERRORS (reported, not fatal)" if errors else "ERRORS: none")
+    for e in errors:
+        print("  " + e)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except Exception:
+        traceback.print_exc()
+        sys.exit(1)
