@@ -260,6 +260,12 @@ def show_command(
     fmt: Annotated[
         ListFormat, typer.Option("--format", help="Output format (csv: one row per configuration).")
     ] = ListFormat.table,
+    results: Annotated[
+        Path | None,
+        typer.Option(
+            "--results", help="Folder of kdtax bench results (default: results/ of the repository)."
+        ),
+    ] = None,
 ) -> None:
     """Show one method's four-stage description, references and reported results."""
     catalog = get_catalog(ctx)
@@ -268,13 +274,23 @@ def show_command(
         configs = [entry.configuration(config)] if config else entry.configurations
     except KeyError as exc:
         fail(str(exc.args[0]))
+    from kdtaxonomy.bench import load_reproduced
     from kdtaxonomy.render import console as render
     from kdtaxonomy.render import rows
 
+    problems: list[str] = []
+    reproduced = [
+        agg
+        for (rid, name), agg in load_reproduced(results, problems).items()
+        if rid == entry.id and name in {c.name for c in configs}
+    ]
+    for problem in problems:
+        if f"/{entry.id}/" in problem.replace("\\", "/"):
+            sys.stderr.write(f"warning: {problem}\n")
     if fmt is ListFormat.table:
-        console().print(render.show_renderable(entry, catalog, config))
+        console().print(render.show_renderable(entry, catalog, config, reproduced))
     elif fmt is ListFormat.json:
-        emit(rows.to_json(render.entry_json(entry, config)))
+        emit(rows.to_json(render.entry_json(entry, config, reproduced)))
     elif fmt is ListFormat.md:
         emit(render.show_markdown(entry, catalog, config))
     else:
@@ -734,6 +750,92 @@ def views_command(
     out = console()
     out.print(four)
     out.print(gou)
+
+
+@app.command("bench")
+def bench_command(
+    ctx: typer.Context,
+    ids: Annotated[
+        list[str] | None, typer.Argument(metavar="[ID ...]", help="Catalog ids (ID or ID#CONFIG) to run.")
+    ] = None,
+    run_all: Annotated[bool, typer.Option("--all", help="Run every configuration of the catalog.")] = False,
+    config: Annotated[
+        str | None, typer.Option("--config", help="Only this configuration (default: all of each id).")
+    ] = None,
+    seeds: Annotated[int, typer.Option("--seeds", min=1, help="Seeds 0..S-1 per configuration.")] = 3,
+    dataset: Annotated[
+        str | None, typer.Option("--dataset", help="Dataset key (default: each recipe's, mnist1d).")
+    ] = None,
+    device: Annotated[Device, typer.Option("--device", help="auto, cpu or cuda.")] = Device.auto,
+    epochs: Annotated[
+        int | None, typer.Option("--epochs", min=1, help="Epochs of the student and baseline.")
+    ] = None,
+    teacher_epochs: Annotated[
+        int | None, typer.Option("--teacher-epochs", min=1, help="Epochs of each teacher.")
+    ] = None,
+    max_steps: Annotated[
+        int | None, typer.Option("--max-steps", min=1, help="Cap optimizer steps per model.")
+    ] = None,
+    dataset_param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--dataset-param", help="KEY=VALUE dataset parameter (e.g. train_limit=192); repeatable."
+        ),
+    ] = None,
+    results: Annotated[
+        Path | None, typer.Option("--results", help="Results folder (default: results/ of the repository).")
+    ] = None,
+    fmt: Annotated[TrainFormat, typer.Option("--format", help="Output format (json: the aggregates).")] = (
+        TrainFormat.table
+    ),
+    skip_done: Annotated[
+        bool, typer.Option("--skip-done", help="Keep earlier successful runs with the same settings.")
+    ] = False,
+) -> None:
+    """Benchmark configurations over seeds; one results file per run, aggregates (mean, std, Welch p)."""
+    from kdtaxonomy.commands.bench import run_bench
+
+    params: dict[str, Any] = {}
+    for item in dataset_param or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            fail(f"--dataset-param wants KEY=VALUE, got {item!r}")
+        params[key] = int(value) if value.lstrip("-").isdigit() else value
+    code = run_bench(
+        get_catalog(ctx),
+        list(ids or []),
+        run_all=run_all,
+        config=config,
+        seeds=seeds,
+        dataset=dataset,
+        device=device.value,
+        epochs=epochs,
+        teacher_epochs=teacher_epochs,
+        max_steps=max_steps,
+        dataset_params=params,
+        results_dir=results,
+        fmt=fmt.value,
+        skip_done=skip_done,
+    )
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command("reproduction-report")
+def reproduction_report_command(
+    results: Annotated[
+        Path | None, typer.Option("--results", help="Results folder (default: results/ of the repository).")
+    ] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file.")] = None,
+) -> None:
+    """REPRODUCTION.md: the seed papers' claims against the benchmark results of kdtax bench."""
+    from kdtaxonomy.claims import render_report
+
+    problems: list[str] = []
+    text = render_report(results, problems)
+    for problem in problems:
+        sys.stderr.write(f"warning: {problem}\n")
+    emit(text, output)
 
 
 def main() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Group, RenderableType
 from rich.panel import Panel
@@ -14,6 +14,9 @@ from kdtaxonomy.catalog import Catalog
 from kdtaxonomy.render.cite import short_citation
 from kdtaxonomy.render.formats import md_escape
 from kdtaxonomy.schema import Configuration, Entry, ReportedResult, step_terms
+
+if TYPE_CHECKING:
+    from kdtaxonomy.bench import Aggregate
 
 STAGE_LAYOUT: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     ("Objective & data", (("Objective", "objective"), ("Modality", "modality"))),
@@ -92,7 +95,21 @@ def _result_cells(result: ReportedResult) -> list[str]:
     return [result.method, result.dataset, result.metric, value, setting, source]
 
 
-def show_renderable(entry: Entry, catalog: Catalog, config_name: str | None = None) -> RenderableType:
+def reproduced_table(reproduced: Sequence[Aggregate]) -> Table:
+    """Reproduced results (kdtax bench), kept apart from the paper's reported results."""
+    from kdtaxonomy.bench import TABLE_HEADER, fmt_dataset, table_row
+
+    table = Table(title="Reproduced on the embedded benchmark", title_justify="left")
+    for name in (*TABLE_HEADER, "Dataset", "Commit"):
+        table.add_column(name, overflow="fold")
+    for agg in reproduced:
+        table.add_row(*table_row(agg), fmt_dataset(agg.dataset), ", ".join(c[:10] for c in agg.commits))
+    return table
+
+
+def show_renderable(
+    entry: Entry, catalog: Catalog, config_name: str | None = None, reproduced: Sequence[Aggregate] = ()
+) -> RenderableType:
     """The rich rendering of ``kdtax show``."""
     parts: list[RenderableType] = []
     head = Text()
@@ -133,6 +150,8 @@ def show_renderable(entry: Entry, catalog: Catalog, config_name: str | None = No
         parts.append(rtable)
     else:
         parts.append(Text("Reported results: none recorded (unknown)."))
+    if reproduced:
+        parts.append(reproduced_table(reproduced))
     return Group(*parts)
 
 
@@ -173,12 +192,17 @@ def show_markdown(entry: Entry, catalog: Catalog, config_name: str | None = None
     return "\n".join(lines)
 
 
-def entry_json(entry: Entry, config_name: str | None = None) -> dict[str, Any]:
-    """JSON of ``kdtax show --format json``: the entry as stored, plus flat configuration terms."""
+def entry_json(
+    entry: Entry, config_name: str | None = None, reproduced: Sequence[Aggregate] = ()
+) -> dict[str, Any]:
+    """JSON of ``kdtax show --format json``: the entry as stored, plus flat configuration terms, plus the
+    reproduced results (``reproduced``, kdtax bench aggregates) when there are any."""
     data = entry.model_dump(mode="json", exclude_none=True)
     if config_name:
         data["configurations"] = [c for c in data["configurations"] if c["name"] == config_name]
         data["results"] = [r for r in data["results"] if r.get("configuration") in {None, config_name}]
+    if reproduced:
+        data["reproduced"] = [agg.summary() for agg in reproduced]
     return data
 
 

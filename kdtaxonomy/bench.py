@@ -1,0 +1,302 @@
+"""Reproduction benchmark results (torch-free): result files, aggregation over seeds, Welch's t-test.
+
+``kdtax bench`` (:mod:`kdtaxonomy.commands.bench`) writes one JSON file per run to
+``<results>/<id>/<config>/seed-<s>.json``; this module reads them back and aggregates them per configuration.
+Reproduced numbers are kept apart from the catalog's reported results: they are never written into entries.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+RESULT_FORMAT = "kdtax-bench/1"
+"""Value of the ``format`` key of every results file."""
+
+ACCURACY_FIELDS = ("teacher_accuracy", "student_baseline_accuracy", "student_accuracy")
+
+
+def default_results_dir() -> Path:
+    """``$KDTAX_RESULTS`` if set, else ``results/`` next to the package (the repository's)."""
+    env = os.environ.get("KDTAX_RESULTS")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent.parent / "results"
+
+
+def result_path(results_dir: Path, entry_id: str, config: str, seed: int) -> Path:
+    return results_dir / entry_id / config / f"seed-{seed}.json"
+
+
+# -- statistics ---------------------------------------------------------------------------------------------
+def mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def stdev(values: list[float]) -> float | None:
+    """Sample standard deviation (ddof=1); None for fewer than two values."""
+    if len(values) < 2:
+        return None
+    m = sum(values) / len(values)
+    return math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1))
+
+
+def _betacf(a: float, b: float, x: float) -> float:
+    """Continued fraction of the incomplete beta function (modified Lentz)."""
+    tiny = 1e-300
+    qab, qap, qam = a + b, a + 1.0, a - 1.0
+    c, d = 1.0, 1.0 - qab * x / qap
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 500):
+        m2 = 2 * m
+        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + aa / c
+        c = c if abs(c) > tiny else tiny
+        h *= d * c
+        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + aa / c
+        c = c if abs(c) > tiny else tiny
+        delta = d * c
+        h *= delta
+        if abs(delta - 1.0) < 1e-15:
+            break
+    return h
+
+
+def betainc(a: float, b: float, x: float) -> float:
+    """Regularized incomplete beta function I_x(a, b)."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    front = math.exp(
+        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    )
+    if x < (a + 1.0) / (a + b + 2.0):
+        return front * _betacf(a, b, x) / a
+    return 1.0 - front * _betacf(b, a, 1.0 - x) / b
+
+
+def student_t_two_sided_p(t: float, df: float) -> float:
+    """Two-sided p-value of Student's t distribution with ``df`` (real) degrees of freedom."""
+    return betainc(df / 2.0, 0.5, df / (df + t * t))
+
+
+@dataclass(frozen=True)
+class Welch:
+    t: float
+    df: float
+    p: float
+
+
+def welch_t_test(a: list[float], b: list[float]) -> Welch | None:
+    """Welch's unequal-variance t-test of mean(a) vs mean(b); None when undefined (n < 2 or no variance)."""
+    if len(a) < 2 or len(b) < 2:
+        return None
+    va, vb = (stdev(a) or 0.0) ** 2 / len(a), (stdev(b) or 0.0) ** 2 / len(b)
+    se2 = va + vb
+    if se2 <= 0.0:
+        return None
+    t = ((sum(a) / len(a)) - (sum(b) / len(b))) / math.sqrt(se2)
+    df = se2**2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    return Welch(t=t, df=df, p=student_t_two_sided_p(t, df))
+
+
+# -- results files ------------------------------------------------------------------------------------------
+@dataclass
+class Aggregate:
+    """One configuration's reproduced results over seeds."""
+
+    entry_id: str
+    config: str
+    seeds: list[int]
+    teacher: list[float]
+    alone: list[float]
+    distilled: list[float]
+    failed: dict[int, str] = field(default_factory=dict)
+    extra: dict[str, list[float]] = field(default_factory=dict)
+    dataset: dict[str, Any] = field(default_factory=dict)
+    commits: list[str] = field(default_factory=list)
+    settings: list[dict[str, Any]] = field(default_factory=list)
+    wall_seconds: float = 0.0
+
+    @property
+    def n(self) -> int:
+        return len(self.seeds)
+
+    @property
+    def difference(self) -> float | None:
+        a, d = mean(self.alone), mean(self.distilled)
+        return None if a is None or d is None else d - a
+
+    @property
+    def welch(self) -> Welch | None:
+        return welch_t_test(self.distilled, self.alone)
+
+    def summary(self) -> dict[str, Any]:
+        """Plain data (JSON) of the aggregate."""
+        welch = self.welch
+        return {
+            "id": self.entry_id,
+            "configuration": self.config,
+            "n": self.n,
+            "seeds": self.seeds,
+            "failed": {str(k): v for k, v in self.failed.items()},
+            "teacher": {"mean": mean(self.teacher), "std": stdev(self.teacher), "n": len(self.teacher)},
+            "alone": {"mean": mean(self.alone), "std": stdev(self.alone)},
+            "distilled": {"mean": mean(self.distilled), "std": stdev(self.distilled)},
+            "difference": self.difference,
+            "welch": None if welch is None else {"t": welch.t, "df": welch.df, "p": welch.p},
+            "extra": {k: {"mean": mean(v), "std": stdev(v)} for k, v in self.extra.items()},
+            "dataset": self.dataset,
+            "commits": self.commits,
+            "settings": self.settings,
+            "wall_seconds": self.wall_seconds,
+        }
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check(data: Any, path: Path) -> str | None:
+    """Why ``data`` is not a valid results file (None if it is)."""
+    if not isinstance(data, dict):
+        return "not a JSON object"
+    if data.get("format") != RESULT_FORMAT:
+        return f"format is {data.get('format')!r}, expected {RESULT_FORMAT!r}"
+    for key, kind in (("id", str), ("configuration", str), ("seed", int), ("status", str)):
+        if not isinstance(data.get(key), kind):
+            return f"missing or invalid {key!r}"
+    if (data["id"], data["configuration"], f"seed-{data['seed']}.json") != (
+        path.parent.parent.name,
+        path.parent.name,
+        path.name,
+    ):
+        return "id/configuration/seed do not match the file's location"
+    if data["status"] == "ok":
+        for key in ("student_baseline_accuracy", "student_accuracy"):
+            if not _number(data.get(key)):
+                return f"missing or non-numeric {key!r}"
+        if data.get("teacher_accuracy") is not None and not _number(data["teacher_accuracy"]):
+            return "non-numeric 'teacher_accuracy'"
+    elif data["status"] != "failed":
+        return f"unknown status {data['status']!r}"
+    return None
+
+
+def read_results(results_dir: Path, problems: list[str] | None = None) -> list[dict[str, Any]]:
+    """Every valid results file under ``results_dir``; malformed ones are reported in ``problems``."""
+    found: list[dict[str, Any]] = []
+    if not results_dir.is_dir():
+        return found
+    for path in sorted(results_dir.glob("*/*/seed-*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            if problems is not None:
+                problems.append(f"{path}: skipped, unreadable results file: {exc}")
+            continue
+        reason = _check(data, path)
+        if reason is not None:
+            if problems is not None:
+                problems.append(f"{path}: skipped, malformed results file: {reason}")
+            continue
+        found.append(data)
+    return found
+
+
+def aggregate(runs: list[dict[str, Any]]) -> dict[tuple[str, str], Aggregate]:
+    """Group run records by (id, configuration) and collect their accuracies."""
+    out: dict[tuple[str, str], Aggregate] = {}
+    for run in sorted(runs, key=lambda r: (r["id"], r["configuration"], r["seed"])):
+        key = (run["id"], run["configuration"])
+        agg = out.setdefault(key, Aggregate(key[0], key[1], [], [], [], []))
+        if run["status"] != "ok":
+            agg.failed[run["seed"]] = str(run.get("error") or "failed")
+            continue
+        agg.seeds.append(run["seed"])
+        if _number(run.get("teacher_accuracy")):
+            agg.teacher.append(float(run["teacher_accuracy"]))
+        agg.alone.append(float(run["student_baseline_accuracy"]))
+        agg.distilled.append(float(run["student_accuracy"]))
+        for name, value in run.items():
+            if name.endswith("_accuracy") and name not in ACCURACY_FIELDS and _number(value):
+                agg.extra.setdefault(name, []).append(float(value))
+        prov = run.get("provenance") or {}
+        if not agg.dataset and isinstance(prov.get("dataset"), dict):
+            agg.dataset = prov["dataset"]
+        commit = prov.get("git_commit")
+        if isinstance(commit, str) and commit not in agg.commits:
+            agg.commits.append(commit)
+        settings = prov.get("settings")
+        if isinstance(settings, dict) and settings not in agg.settings:
+            agg.settings.append(settings)
+        if _number(run.get("wall_seconds")):
+            agg.wall_seconds += float(run["wall_seconds"])
+    return out
+
+
+def load_reproduced(
+    results_dir: Path | None = None, problems: list[str] | None = None
+) -> dict[tuple[str, str], Aggregate]:
+    """Reproduced results per (id, configuration), from the results files (malformed ones flagged, skipped)."""
+    return aggregate(read_results(results_dir or default_results_dir(), problems))
+
+
+# -- formatting ---------------------------------------------------------------------------------------------
+def fmt_mean_std(values: list[float]) -> str:
+    m, s = mean(values), stdev(values)
+    if m is None:
+        return "-"
+    return f"{m:.2f}" + (f" ± {s:.2f}" if s is not None else "")
+
+
+def fmt_p(p: float | None) -> str:
+    if p is None:
+        return "-"
+    return f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
+
+
+def fmt_dataset(dataset: dict[str, Any]) -> str:
+    """Short form: the dataset's name and train/test sizes (the full generation arguments are in the files)."""
+    if not dataset:
+        return "-"
+    sizes = [f"{k}={dataset[k]}" for k in ("num_train", "num_test") if k in dataset]
+    return f"{dataset.get('name', '?')}" + (f" ({', '.join(sizes)})" if sizes else "")
+
+
+def table_row(agg: Aggregate) -> list[str]:
+    """Cells: configuration, teacher, alone, distilled, n, difference, p."""
+    diff = agg.difference
+    welch = agg.welch
+    failed = f" (+{len(agg.failed)} failed)" if agg.failed else ""
+    return [
+        agg.config,
+        fmt_mean_std(agg.teacher),
+        fmt_mean_std(agg.alone),
+        fmt_mean_std(agg.distilled),
+        f"{agg.n}{failed}",
+        "-" if diff is None else f"{diff:+.2f}",
+        fmt_p(None if welch is None else welch.p),
+    ]
+
+
+TABLE_HEADER = (
+    "Configuration",
+    "Teacher",
+    "Student alone",
+    "Distilled",
+    "Seeds",
+    "Δ (dist − alone)",
+    "p (Welch)",
+)

@@ -1,0 +1,244 @@
+"""``kdtax bench``, reproduced results in ``kdtax show``, the claims and the reproduction report."""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from kdtaxonomy.bench import (
+    RESULT_FORMAT,
+    betainc,
+    load_reproduced,
+    stdev,
+    student_t_two_sided_p,
+    welch_t_test,
+)
+from kdtaxonomy.catalog import Catalog
+from kdtaxonomy.claims import CLAIMS, render_report
+from kdtaxonomy.cli import app
+
+ID, CONFIG = "cho2023-area-rkd", "audio-angle-area"
+TINY = [
+    "--epochs",
+    "1",
+    "--teacher-epochs",
+    "1",
+    "--max-steps",
+    "2",
+    "--dataset-param",
+    "train_limit=192",
+    "--dataset-param",
+    "test_limit=96",
+]
+
+
+# -- statistics against independent references ------------------------------------------------------------
+def test_welch_t_test_matches_hand_computed_reference() -> None:
+    a, b = [1.0, 2.0, 3.0, 4.0], [2.0, 4.0, 6.0, 8.0, 10.0]
+    # By hand: means 2.5 and 6; variances 5/3 and 10; se^2 = 5/12 + 2 = 29/12
+    # t = -3.5 / sqrt(29/12); df = (29/12)^2 / ((5/12)^2/3 + 2^2/4)
+    se2 = 29 / 12
+    t = -3.5 / math.sqrt(se2)
+    df = se2**2 / ((5 / 12) ** 2 / 3 + 1.0)
+    result = welch_t_test(a, b)
+    assert result is not None
+    assert result.t == pytest.approx(t, rel=1e-12)
+    assert result.df == pytest.approx(df, rel=1e-12)
+    # Student t with 1 degree of freedom is Cauchy: p = 1 - 2 atan(|t|) / pi; with 2: p = 1 - |t| / sqrt(2 + t^2)
+    for value in (0.3, 1.0, 2.5, 12.0):
+        assert student_t_two_sided_p(value, 1.0) == pytest.approx(
+            1 - 2 * math.atan(value) / math.pi, rel=1e-9
+        )
+        assert student_t_two_sided_p(value, 2.0) == pytest.approx(
+            1 - value / math.sqrt(2 + value**2), rel=1e-9
+        )
+    # Large df tends to the normal: p(1.959964) ~ 0.05
+    assert student_t_two_sided_p(1.959964, 1e7) == pytest.approx(0.05, abs=1e-5)
+    assert betainc(2.0, 3.0, 0.4) == pytest.approx(0.5248, abs=1e-12)  # 1 - sum_{k<2} C(4,k) .4^k .6^(4-k)
+    assert stdev([1.0, 2.0, 3.0, 4.0]) == pytest.approx(statistics.stdev([1.0, 2.0, 3.0, 4.0]))
+    assert welch_t_test([1.0], [2.0, 3.0]) is None
+    assert welch_t_test([1.0, 1.0], [2.0, 2.0]) is None
+
+
+def test_welch_p_value_matches_scipy_when_available() -> None:
+    stats = pytest.importorskip("scipy.stats")
+    samples = [([71.2, 70.4, 72.9], [69.0, 69.8, 68.1]), ([1.0, 2.5, 2.0, 7.0], [3.0, 3.1, 2.9])]
+    for a, b in samples:
+        ours = welch_t_test(a, b)
+        ref = stats.ttest_ind(a, b, equal_var=False)
+        assert ours is not None
+        assert ours.t == pytest.approx(float(ref.statistic), rel=1e-10)
+        assert ours.p == pytest.approx(float(ref.pvalue), rel=1e-8)
+
+
+# -- claims are copied from the catalog --------------------------------------------------------------------
+def test_claim_numbers_are_the_catalogs(catalog: Catalog) -> None:
+    for claim in CLAIMS:
+        for number in claim.numbers:
+            entry = catalog.get(number.entry)
+            assert any(
+                r.value == number.value
+                and r.configuration == number.configuration
+                and r.dataset == number.dataset
+                and r.metric == number.metric
+                and r.source.table in number.table
+                for r in entry.results
+            ), (claim.id, number)
+        for comparison in claim.comparisons:
+            for side in (comparison.better, comparison.worse):
+                if side is not None:
+                    catalog.get(side.entry).configuration(side.configuration)
+            assert (comparison.better is None) == bool(comparison.unavailable)
+
+
+def test_report_without_results_says_not_run(tmp_path: Path) -> None:
+    text = render_report(tmp_path / "nothing")
+    assert "**not run** — no results for cho2023-area-rkd#audio-angle-area distilled student" in text
+    assert "65.28%" in text and "64.37%" in text and "89.19%" in text and "1.14%" in text
+    assert "same direction" not in text and "opposite direction" not in text
+
+
+# -- a tiny bench end to end --------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def benched(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    results = tmp_path_factory.mktemp("results")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("KDTAX_CACHE_DIR", str(tmp_path_factory.mktemp("bench-cache")))
+    try:
+        runner = CliRunner(env={"COLUMNS": "120", "NO_COLOR": "1", "TERM": "dumb"})
+        out = runner.invoke(
+            app,
+            [
+                "bench",
+                ID,
+                "--config",
+                CONFIG,
+                "--seeds",
+                "2",
+                *TINY,
+                "--results",
+                str(results),
+                "--format",
+                "json",
+            ],
+        )
+    finally:
+        mp.undo()
+    assert out.exit_code == 0, out.output
+    return results, out.stdout
+
+
+def test_bench_writes_one_file_per_run_with_provenance(benched: tuple[Path, str]) -> None:
+    results, _ = benched
+    files = sorted((results / ID / CONFIG).glob("*.json"))
+    assert [f.name for f in files] == ["seed-0.json", "seed-1.json"]
+    for seed, path in enumerate(files):
+        data = json.loads(path.read_text())
+        assert data["format"] == RESULT_FORMAT and data["status"] == "ok" and data["seed"] == seed
+        for key in ("teacher_accuracy", "student_baseline_accuracy", "student_accuracy", "wall_seconds"):
+            assert isinstance(data[key], float)
+        prov = data["provenance"]
+        assert set(prov) >= {"git_commit", "recipe", "recipe_hash", "dataset", "seed", "device", "torch"}
+        assert prov["dataset"]["name"] == "mnist1d" and "generator_args" in prov["dataset"]
+        assert prov["dataset"]["num_train"] == 192
+        assert prov["settings"]["max_steps"] == 2 and prov["seed"] == seed
+        assert prov["recipe"]["student_model"]["component"] == "cnn1d"
+
+
+def test_bench_aggregates_mean_std_and_welch(benched: tuple[Path, str]) -> None:
+    results, stdout = benched
+    runs = [json.loads(p.read_text()) for p in sorted((results / ID / CONFIG).glob("*.json"))]
+    alone = [r["student_baseline_accuracy"] for r in runs]
+    distilled = [r["student_accuracy"] for r in runs]
+    (summary,) = json.loads(stdout)["aggregates"]
+    assert summary["n"] == 2 and summary["seeds"] == [0, 1]
+    assert summary["alone"]["mean"] == pytest.approx(statistics.mean(alone))
+    assert summary["alone"]["std"] == pytest.approx(statistics.stdev(alone))
+    assert summary["distilled"]["std"] == pytest.approx(statistics.stdev(distilled))
+    assert summary["difference"] == pytest.approx(statistics.mean(distilled) - statistics.mean(alone))
+    welch = welch_t_test(distilled, alone)
+    assert (summary["welch"] is None) == (welch is None)
+    if welch is not None:
+        assert summary["welch"]["p"] == pytest.approx(welch.p)
+    agg = load_reproduced(results)[(ID, CONFIG)]
+    assert agg.distilled == pytest.approx(distilled) and agg.n == 2
+
+
+def test_show_prints_reproduced_results(benched: tuple[Path, str], runner: CliRunner) -> None:
+    results, _ = benched
+    out = runner.invoke(app, ["show", ID, "--config", CONFIG, "--results", str(results)])
+    assert out.exit_code == 0, out.output
+    assert "Reproduced on the embedded benchmark" in out.stdout
+    assert "mnist1d" in out.stdout and "192" in out.stdout
+    data = json.loads(runner.invoke(app, ["show", ID, "--format", "json", "--results", str(results)]).stdout)
+    assert data["reproduced"][0]["configuration"] == CONFIG and data["reproduced"][0]["n"] == 2
+    assert data["reproduced"][0]["dataset"]["num_train"] == 192
+    assert all(r.get("role") != "reproduced" for r in data["results"])  # kept apart from reported results
+    other = runner.invoke(app, ["show", "hinton2015-distilling", "--results", str(results)])
+    assert "Reproduced" not in other.stdout
+    plain = json.loads(
+        runner.invoke(app, ["show", ID, "--format", "json", "--results", str(results / "x")]).stdout
+    )
+    assert "reproduced" not in plain
+
+
+def test_report_with_results_states_the_comparison(benched: tuple[Path, str], runner: CliRunner) -> None:
+    results, _ = benched
+    output = results.parent / "REPRODUCTION.md"
+    out = runner.invoke(app, ["reproduction-report", "--results", str(results), "-o", str(output)])
+    assert out.exit_code == 0, out.output
+    text = output.read_text()
+    agg = load_reproduced(results)[(ID, CONFIG)]
+    line = next(x for x in text.splitlines() if "same student trained alone" in x and ID in x)
+    expected = "same direction" if agg.difference and agg.difference > 0 else "opposite direction"
+    if agg.difference == 0:
+        expected = "no difference"
+    assert f"**{expected}**" in line
+    assert f"cho2023-area-rkd#{CONFIG} distilled student" in line and "(n=2)" in line
+    # audio-angle was not benched: that comparison is "not run"; the no-assistant run is not in the catalog
+    assert "no results for cho2023-area-rkd#audio-angle distilled student" in text
+    assert "**not runnable**" in text
+
+
+def test_malformed_result_files_are_flagged_not_fatal(
+    benched: tuple[Path, str], tmp_path: Path, runner: CliRunner
+) -> None:
+    results, _ = benched
+    copy = tmp_path / "results"
+    target = copy / ID / CONFIG
+    target.mkdir(parents=True)
+    for path in (results / ID / CONFIG).glob("*.json"):
+        (target / path.name).write_bytes(path.read_bytes())
+    (target / "seed-2.json").write_text("{not json")
+    bad = json.loads((target / "seed-0.json").read_text())
+    bad["seed"], bad["student_accuracy"] = 3, "high"
+    (target / "seed-3.json").write_text(json.dumps(bad))
+    failed = {**bad, "seed": 4, "status": "failed", "error": "TrainingError: loss is NaN"}
+    (target / "seed-4.json").write_text(json.dumps(failed))
+    problems: list[str] = []
+    agg = load_reproduced(copy, problems)[(ID, CONFIG)]
+    assert agg.seeds == [0, 1] and agg.failed == {4: "TrainingError: loss is NaN"}
+    assert len(problems) == 2
+    assert any("seed-2.json: skipped, unreadable" in p for p in problems)
+    assert any(
+        "seed-3.json: skipped, malformed results file: missing or non-numeric 'student_accuracy'" in p
+        for p in problems
+    )
+    out = runner.invoke(app, ["show", ID, "--config", CONFIG, "--results", str(copy)])
+    assert out.exit_code == 0 and "(+1" in out.stdout
+    assert "seed-2.json: skipped" in out.stderr
+
+
+def test_skip_done_keeps_earlier_runs(benched: tuple[Path, str], tmp_path: Path, runner: CliRunner) -> None:
+    results, _ = benched
+    before = {p.name: p.read_bytes() for p in (results / ID / CONFIG).glob("*.json")}
+    args = ["bench", f"{ID}#{CONFIG}", "--seeds", "2", *TINY, "--results", str(results), "--skip-done"]
+    out = runner.invoke(app, [*args, "--format", "json"])
+    assert out.exit_code == 0, out.output
+    assert {p.name: p.read_bytes() for p in (results / ID / CONFIG).glob("*.json")} == before
+    assert json.loads(out.stdout)["aggregates"][0]["n"] == 2
