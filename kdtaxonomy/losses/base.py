@@ -137,6 +137,19 @@ def projection(s_shape: Shape, t_shape: Shape) -> nn.Module:
     return nn.Linear(numel(s_shape), numel(t_shape))
 
 
+class ProjectedLoss(DistillationLoss):
+    """Base of the losses that compare flattened student and teacher vectors: when their per-sample sizes
+    differ, a trainable linear projection of the student to the teacher's size is added (:func:`projection`)."""
+
+    def build(self) -> None:
+        self.proj = projection(self.s_shape, self.t_shape) if self.s_shape and self.t_shape else nn.Identity()
+
+    def student_vector(self, s: Tensor) -> Tensor:
+        """The flattened, projected student tensor."""
+        out: Tensor = self.proj(flat(s))
+        return out
+
+
 def conv1x1(c_in: int, c_out: int, dims: int) -> nn.Module:
     """1x1 convolution for 1-D (``dims=1``) or 2-D (``dims=2``) maps."""
     if dims == 1:

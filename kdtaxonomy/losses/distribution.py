@@ -7,9 +7,9 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from kdtaxonomy.losses.base import DistillationLoss, flat, projection, safe_sqrt, teacher
+from kdtaxonomy.losses.base import ProjectedLoss, flat, safe_sqrt, teacher
 from kdtaxonomy.registry import register
 from kdtaxonomy.specs.losses import DEFAULT_BANDWIDTHS, MMDSpec
 
@@ -44,7 +44,7 @@ def mmd(s_emb: Tensor, t_emb: Tensor, bandwidths: Sequence[float] = DEFAULT_BAND
 
 
 @register(spec=MMDSpec, needs=(), inputs="embeddings")
-class MMD(DistillationLoss):
+class MMD(ProjectedLoss):
     """MMD distillation (seed 003): module form of :func:`mmd`.
 
     When the per-sample sizes differ a trainable linear projection of the flattened student embedding to
@@ -54,9 +54,6 @@ class MMD(DistillationLoss):
     params_model = MMDSpec
     config: MMDSpec
 
-    def build(self) -> None:
-        self.proj = projection(self.s_shape, self.t_shape) if self.s_shape and self.t_shape else nn.Identity()
-
     def forward(
         self,
         s: Tensor,
@@ -65,5 +62,5 @@ class MMD(DistillationLoss):
         targets: Tensor | None = None,
         indices: Tensor | None = None,
     ) -> Tensor:
-        s_vec: Tensor = self.proj(flat(s))
+        s_vec = self.student_vector(s)
         return mmd(s_vec, teacher(t), self.config.bandwidths)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from kdtaxonomy.losses.base import DistillationLoss, flat, projection, teacher
+from kdtaxonomy.losses.base import ProjectedLoss, flat, teacher
 from kdtaxonomy.registry import register
 from kdtaxonomy.specs.losses import CosineEmbeddingSpec
 
@@ -20,7 +20,7 @@ def cosine_embedding(s_emb: Tensor, t_emb: Tensor) -> Tensor:
 
 
 @register(spec=CosineEmbeddingSpec, needs=(), inputs="embeddings")
-class CosineEmbedding(DistillationLoss):
+class CosineEmbedding(ProjectedLoss):
     """Cosine embedding distillation (seed 003, Eq. 4): module form of :func:`cosine_embedding`.
 
     When the per-sample sizes differ, a trainable linear projection of the flattened student embedding to
@@ -28,9 +28,6 @@ class CosineEmbedding(DistillationLoss):
     """
 
     params_model = CosineEmbeddingSpec
-
-    def build(self) -> None:
-        self.proj = projection(self.s_shape, self.t_shape) if self.s_shape and self.t_shape else nn.Identity()
 
     def forward(
         self,
@@ -40,5 +37,5 @@ class CosineEmbedding(DistillationLoss):
         targets: Tensor | None = None,
         indices: Tensor | None = None,
     ) -> Tensor:
-        s_vec: Tensor = self.proj(flat(s))
+        s_vec = self.student_vector(s)
         return cosine_embedding(s_vec, teacher(t))

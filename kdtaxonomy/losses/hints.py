@@ -10,12 +10,12 @@ from torch import Tensor, nn
 
 from kdtaxonomy.losses.base import (
     DistillationLoss,
+    ProjectedLoss,
     conv1x1,
     flat,
     kl_rows,
     numel,
     pool_to,
-    projection,
     require_shapes,
     teacher,
 )
@@ -116,7 +116,7 @@ class FitNets(DistillationLoss):
 
 
 @register(spec=AssistantFeatureMatchingSpec, needs=(), inputs="features")
-class AssistantFeatureMatching(DistillationLoss):
+class AssistantFeatureMatching(ProjectedLoss):
     """Assistant feature matching (seed 004, Eq. 5 feature term): module form of
     :func:`assistant_feature_matching`; ``t`` is the assistant's feature.
 
@@ -127,9 +127,6 @@ class AssistantFeatureMatching(DistillationLoss):
     params_model = AssistantFeatureMatchingSpec
     config: AssistantFeatureMatchingSpec
 
-    def build(self) -> None:
-        self.proj = projection(self.s_shape, self.t_shape) if self.s_shape and self.t_shape else nn.Identity()
-
     def forward(
         self,
         s: Tensor,
@@ -138,5 +135,5 @@ class AssistantFeatureMatching(DistillationLoss):
         targets: Tensor | None = None,
         indices: Tensor | None = None,
     ) -> Tensor:
-        s_vec: Tensor = self.proj(flat(s))
+        s_vec = self.student_vector(s)
         return assistant_feature_matching(s_vec, teacher(t), self.config.lam)
