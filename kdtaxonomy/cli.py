@@ -49,6 +49,8 @@ class TableFormat(StrEnum):
     json = "json"
     md = "md"
     csv = "csv"
+    html = "html"
+    latex = "latex"
 
 
 @dataclass
@@ -406,43 +408,47 @@ def cite_command(
         emit(json.dumps([cite.csl_json(e) for e in entries], indent=2, ensure_ascii=False))
 
 
-@table_app.command("summary")
-def table_summary(
-    ctx: typer.Context,
-    objective: ObjectiveOpt = None,
-    modality: ModalityOpt = None,
-    data_prep: DataPrepOpt = None,
-    teacher: TeacherOpt = None,
-    knowledge: KnowledgeOpt = None,
-    location: LocationOpt = None,
-    transfer: TransferOpt = None,
-    student: StudentOpt = None,
-    dataset: DatasetOpt = None,
-    year: YearOpt = None,
-    search: SearchOpt = None,
-    fmt: Annotated[TableFormat, typer.Option("--format", help="Output format.")] = TableFormat.md,
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to this file.")] = None,
-) -> None:
-    """The survey's summary Tables I and II, generated from the catalog."""
-    from kdtaxonomy.render import rows
+def _table_command(name: str, doc: str) -> None:
+    """Register ``kdtax table NAME`` with the facet filters of ``kdtax list``."""
 
-    _, pairs = select(ctx, **facet_values(locals()))
-    table_rows = rows.summary_rows(pairs)
-    keys = list(rows.SUMMARY_KEYS)
-    if fmt is TableFormat.json:
-        emit(rows.to_json([data for _, data in table_rows]), output)
-    elif fmt is TableFormat.csv:
-        emit(rows.to_csv([data for _, data in table_rows], keys), output)
-    else:
-        parts = []
-        for table in ("I", "II"):
-            selected = [data for t, data in table_rows if t == table]
-            if selected:
-                parts.append(
-                    f"{rows.SUMMARY_CAPTIONS[table]}\n\n"
-                    + rows.to_markdown(selected, keys, rows.SUMMARY_HEADERS[table])
-                )
-        emit("\n".join(parts) if parts else "(no survey rows match)\n", output)
+    def command(
+        ctx: typer.Context,
+        objective: ObjectiveOpt = None,
+        modality: ModalityOpt = None,
+        data_prep: DataPrepOpt = None,
+        teacher: TeacherOpt = None,
+        knowledge: KnowledgeOpt = None,
+        location: LocationOpt = None,
+        transfer: TransferOpt = None,
+        student: StudentOpt = None,
+        dataset: DatasetOpt = None,
+        year: YearOpt = None,
+        search: SearchOpt = None,
+        fmt: Annotated[TableFormat, typer.Option("--format", help="Output format.")] = TableFormat.md,
+        output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to this file.")] = None,
+    ) -> None:
+        from kdtaxonomy.render import tables
+
+        catalog, pairs = select(ctx, **facet_values(locals()))
+        if name == "summary":
+            built = tables.summary_tables(pairs)
+        elif name == "results":
+            built = [tables.results_table(pairs)]
+        else:
+            built = [tables.stage_table(catalog, name, pairs)]
+        emit(tables.render(built, fmt.value, f"kdtaxonomy: {name} table"), output)
+
+    command.__doc__ = doc
+    table_app.command(name)(command)
+
+
+_table_command("summary", "The survey's summary Tables I and II, generated from the catalog.")
+_table_command("objectives", "Objectives and data of every configuration (survey Section II).")
+_table_command("data-preparation", "Data preparation of every configuration (survey Section III).")
+_table_command("teacher", "Teacher modeling of every configuration (survey Section IV).")
+_table_command("distillation", "Knowledge distillation of every configuration (survey Section V).")
+_table_command("student", "Student modeling of every configuration (survey Section VI).")
+_table_command("results", "Reported results with their sources, beside reproduced ones when they exist.")
 
 
 class TrainFormat(StrEnum):

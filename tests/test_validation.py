@@ -125,7 +125,7 @@ def test_all_problems_reported_in_one_run(runner: CliRunner) -> None:
 def test_valid_fixture_passes(runner: CliRunner) -> None:
     result = runner.invoke(app, ["validate", str(FIXTURES / "valid")])
     assert result.exit_code == 0, result.stderr
-    assert result.stdout == "ok: 1 entries, 1 configurations valid\n"
+    assert result.stdout == "ok: 2 entries, 2 configurations valid\n"
 
 
 def test_list_and_show_on_a_broken_catalog_print_the_same_errors(runner: CliRunner, tmp_path: Path) -> None:
