@@ -844,6 +844,30 @@ def reproduction_report_command(
     emit(text, output)
 
 
+site_app = typer.Typer(
+    help="The static HTML site of the catalog (works from disk, no network).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(site_app, name="site")
+
+
+@site_app.command("build")
+def site_build_command(
+    ctx: typer.Context,
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output folder.")] = Path("site"),
+) -> None:
+    """Build the static site: index.html, methods/<id>.html and vocab/<step>.html."""
+    from kdtaxonomy.render.site import build_site
+
+    catalog = get_catalog(ctx)
+    try:
+        report = build_site(catalog, output)
+    except OSError as exc:
+        fail(f"cannot write {output}: {exc.strerror or exc}")
+    sys.stdout.write(f"wrote {len(report.pages)} page(s)\n{report.index}\n")
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
