@@ -855,14 +855,27 @@ app.add_typer(site_app, name="site")
 @site_app.command("build")
 def site_build_command(
     ctx: typer.Context,
-    output: Annotated[Path, typer.Option("-o", "--output", help="Output folder.")] = Path("site"),
+    output: Annotated[
+        Path,
+        typer.Option("-o", "--output", help="Output folder (replaced whole; only a site built earlier)."),
+    ] = Path("site"),
+    results: Annotated[
+        Path | None, typer.Option("--results", help="Results folder of kdtax bench (default: results/).")
+    ] = None,
 ) -> None:
-    """Build the static site: index.html, methods/<id>.html and vocab/<step>.html."""
-    from kdtaxonomy.render.site import build_site
+    """Build the static site: index.html, results.html, methods/<id>.html and vocab/<step>.html."""
+    from kdtaxonomy.bench import load_reproduced
+    from kdtaxonomy.render.site import SiteError, build_site
 
     catalog = get_catalog(ctx)
+    problems: list[str] = []
+    reproduced = load_reproduced(results, problems)
+    for problem in problems:
+        sys.stderr.write(f"warning: {problem}\n")
     try:
-        report = build_site(catalog, output)
+        report = build_site(catalog, output, reproduced=reproduced)
+    except SiteError as exc:
+        fail(str(exc))
     except OSError as exc:
         fail(f"cannot write {output}: {exc.strerror or exc}")
     sys.stdout.write(f"wrote {len(report.pages)} page(s)\n{report.index}\n")

@@ -596,15 +596,16 @@ def _spec_labels(specs: Iterable[Any]) -> tuple[list[str], list[str]]:
 
 
 def topology(recipe: Recipe, num_classes: int = 10) -> nx.DiGraph:
-    """The teacher-assistant-student graph of a recipe (from its teacher setup's plan; imports torch).
+    """The teacher-assistant-student graph of a recipe (from its teacher setup's torch-free plan).
 
     Nodes carry ``role`` (teacher, assistant, generation, peer, student), ``model`` and ``size``; edges carry
     ``kind`` (distils, mutual, fusion, combined), ``knowledge`` (``component@location``) and ``locations``.
     """
-    from kdtaxonomy.pipeline import build_component
     from kdtaxonomy.schema import KnowledgeSpec
+    from kdtaxonomy.specs import get_spec
 
-    plan = build_component("teacher", recipe.teacher).plan(num_classes)
+    spec: Any = get_spec("teacher", recipe.teacher.component).model_validate(recipe.teacher.params)
+    plan = spec.plan(num_classes)
     graph = nx.DiGraph(teacher=recipe.teacher.component, transfer=recipe.transfer.component)
     for node in [*plan.nodes, *plan.peers]:
         graph.add_node(node.name, role=node.role, model=node.model, size=node.size, view=node.view)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import html
 import re
 import subprocess
 import sys
@@ -10,11 +13,17 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
+from markupsafe import escape
 from typer.testing import CliRunner
 
+import kdtaxonomy.render.site as site_module
+from kdtaxonomy.bench import Aggregate
 from kdtaxonomy.catalog import Catalog, load_catalog
 from kdtaxonomy.cli import app
-from kdtaxonomy.render.site import INDEX_SCRIPT, SiteReport, build_site
+from kdtaxonomy.lookup import FACETS
+from kdtaxonomy.render.figures import Bar, bar_chart_svg, stage_svg
+from kdtaxonomy.render.site import MARKER, SiteError, SiteReport, build_site, site_script
+from kdtaxonomy.schema import step_terms
 from tests.conftest import CATALOG, FIXTURES, make_catalog
 
 
@@ -27,10 +36,14 @@ class Page(HTMLParser):
         self.ids: set[str] = set()
         self.scripts: list[str] = []
         self.rows: dict[str, int] = {}
+        self.handlers: list[str] = []
+        self.tags: dict[str, int] = {}
         self._script: list[str] | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         attr = dict(attrs)
+        self.tags[tag] = self.tags.get(tag, 0) + 1
+        self.handlers += [f"{tag} {name}" for name, _ in attrs if name.lower().startswith("on")]
         if attr.get("id"):
             self.ids.add(str(attr["id"]))
         if tag == "a" and attr.get("href") is not None:
@@ -69,7 +82,8 @@ def test_pages(site: SiteReport, catalog: Catalog) -> None:
     assert {p.name for p in (out / "methods").iterdir()} == {f"{i}.html" for i in catalog.entries}
     steps = catalog.vocabulary.steps
     assert {p.name for p in (out / "vocab").iterdir()} == {f"{s}.html" for s in steps}
-    assert len(site.pages) == 1 + len(catalog) + len(steps)
+    assert len(site.pages) == 2 + len(catalog) + len(steps)
+    assert (out / "results.html").is_file() and (out / MARKER).is_file()
     index = parse(site.index)
     assert index.rows["survey-row"] == 18
     assert index.rows["method-row"] == len(catalog.index.rows) == len(list(catalog.configurations()))
@@ -116,12 +130,14 @@ def test_catalog_text_is_escaped(tmp_path: Path) -> None:
         everything += text
         page = parse(path)
         assert page.scripts == (
-            [INDEX_SCRIPT] if path.name == "index.html" and path.parent == report.out_dir else []
+            [site_script()] if path.name == "index.html" and path.parent == report.out_dir else []
         )
         assert text.count("<script") == len(page.scripts)
         lowered = text.lower()
         assert "<img" not in lowered
-        assert "<svg" not in lowered
+        # the only SVG elements are the site's own figures
+        assert lowered.count("<svg") == lowered.count('<svg xmlns="http://www.w3.org/2000/svg" class="figure')
+        assert page.handlers == []  # no element carries an event-handler attribute
         assert "<iframe" not in lowered
         assert 'href="javascript:' not in lowered
         assert "<b>" not in lowered
@@ -132,6 +148,8 @@ def test_catalog_text_is_escaped(tmp_path: Path) -> None:
     assert "&lt;iframe src=" in malicious
     assert "javascript:alert(1)" in malicious  # the venue, as text
     assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in everything  # the title, in the index too
+    results = (report.out_dir / "results.html").read_text(encoding="utf-8")
+    assert "&lt;script&gt;alert(5)&lt;/script&gt;" in results  # a reported result's dataset, in a chart title
 
 
 def test_cli_site_build(tmp_path: Path, runner: CliRunner) -> None:
@@ -157,3 +175,126 @@ def test_site_build_does_not_import_torch(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
     assert (tmp_path / "index.html").is_file()
+
+
+def test_index_figures_and_filters(site: SiteReport, catalog: Catalog) -> None:
+    text = site.index.read_text(encoding="utf-8")
+    page = parse(site.index)
+    vocab = catalog.vocabulary
+    stages = vocab.data.stages
+    # one model figure and one figure per stage (survey Figs. 1-6)
+    assert page.tags["svg"] == 1 + len(stages)
+    for key, stage in stages.items():
+        assert f'id="figure-{key}"' in text
+        for step in stage.steps.values():
+            assert escape(step.label) in text
+    # one checkbox per term of every facet of `kdtax list`, with the whole catalog's count
+    boxes = re.findall(r'<input type="checkbox" name="([a-z-]+)" value="([a-z-]+):([a-z0-9-]+)">', text)
+    expected = {
+        (facet, step, term) for facet, steps in FACETS.items() for step in steps for term in vocab.terms(step)
+    }
+    assert set(boxes) == expected and len(boxes) == len(expected)
+    pairs = list(catalog.configurations())
+    for _facet, step, term in boxes:
+        n = sum(term in step_terms(config, step) for _, config in pairs)
+        assert f'data-count="{step}:{term}">({n})</span>' in text
+    # each row carries the facet tokens its filters read
+    rows = re.findall(r'data-id="([^"]+)" data-config="([^"]+)" data-terms="([^"]*)"', text)
+    assert len(rows) == len(pairs)
+    by_key = {(e.id, c.name): c for e, c in pairs}
+    for entry_id, name, tokens in rows:
+        config = by_key[(entry_id, name)]
+        want = {f"{s}:{t}" for steps in FACETS.values() for s in steps for t in step_terms(config, s)}
+        assert set(tokens.split()) == want
+
+
+def csp(page: str) -> str:
+    match = re.search(r'<meta http-equiv="Content-Security-Policy" content="([^"]*)">', page)
+    assert match is not None
+    return html.unescape(match.group(1))
+
+
+def test_content_security_policy_allows_only_the_shipped_script(site: SiteReport) -> None:
+    digest = base64.b64encode(hashlib.sha256(site_script().encode()).digest()).decode()
+    index = site.index.read_text(encoding="utf-8")
+    assert f"script-src 'sha256-{digest}'" in csp(index)
+    assert f"<script>{site_script()}</script>" in index
+    method = (site.out_dir / "methods" / "ahn2019-vid.html").read_text(encoding="utf-8")
+    assert "script-src 'none'" in csp(method) and "default-src 'none'" in csp(method)
+
+
+def test_method_page_topology_and_reproduced(tmp_path: Path, catalog: Catalog) -> None:
+    agg = Aggregate(
+        "mirzadeh2020-takd", "main", [0, 1], teacher=[90.0, 92.0], alone=[70.0, 72.0], distilled=[75.0, 79.0],
+        dataset={"name": "mnist1d", "num_train": 4000, "num_test": 1000}, commits=["0123456789abcdef"],
+    )  # fmt: skip
+    report = build_site(catalog, tmp_path / "s", reproduced={("mirzadeh2020-takd", "main"): agg})
+    text = (report.out_dir / "methods" / "mirzadeh2020-takd.html").read_text(encoding="utf-8")
+    # the chain teacher -> assistant-1 -> student, as three boxes and two arrows
+    figure = text[
+        text.index('class="figure topology"') : text.index("</svg>", text.index('class="figure topology"'))
+    ]
+    assert figure.count("<rect") == 3 and figure.count('marker-end="url(#arrow)"') == 2
+    assert ">teacher<" in figure and ">assistant-1<" in figure and ">student<" in figure
+    # reproduced: mean ± std (ddof=1) and the difference
+    assert "91.00 ± 1.41" in text and "71.00 ± 1.41" in text and "77.00 ± 2.83" in text and "+6.00" in text
+    assert "0123456789" in text
+    results = (report.out_dir / "results.html").read_text(encoding="utf-8")
+    assert 'href="methods/mirzadeh2020-takd.html#config-main"' in results
+    other = (report.out_dir / "methods" / "ahn2019-vid.html").read_text(encoding="utf-8")
+    assert "None yet: run <code>kdtax bench ahn2019-vid</code>" in other
+
+
+def test_bar_chart_geometry() -> None:
+    svg = str(bar_chart_svg("t", [Bar("a", 50.0, 5.0, "baseline"), Bar("b", 100.0)], "%", 100.0))
+    widths = [float(w) for w in re.findall(r'<rect x="[\d.]+" y="[\d.]+" width="([\d.]+)"', svg)]
+    assert widths == [150.0, 300.0]  # proportional to the value on a 300-px axis from 0 to 100
+    assert "50% ± 5.00" in svg and ">100%<" in svg
+    assert str(bar_chart_svg("empty", [])) == ""
+
+
+def test_stage_figure_counts(catalog: Catalog) -> None:
+    svg = str(stage_svg(catalog.vocabulary, "distillation", {("knowledge", "soft-labels"): 42}))
+    assert "Soft labels (42)" in svg and "Mutual information (0)" in svg
+
+
+def test_site_is_replaced_whole_and_user_folders_are_kept(tmp_path: Path, catalog: Catalog) -> None:
+    out = tmp_path / "site"
+    build_site(catalog, out)
+    (out / "stale.html").write_text("old")
+    build_site(catalog, out)  # a rebuilt site has no leftovers from the previous one
+    assert not (out / "stale.html").exists() and (out / "index.html").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["site"]  # no temporary folders left
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    with pytest.raises(SiteError, match="refusing to replace it"):
+        build_site(catalog, mine)
+    assert (mine / "notes.txt").read_text() == "keep me" and len(list(mine.iterdir())) == 1
+
+
+def test_failed_build_keeps_the_previous_site(
+    tmp_path: Path, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "site"
+    build_site(catalog, out)
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    def broken(*args: object, **kwargs: object) -> list[dict[str, object]]:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(site_module, "reported_charts", broken)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        build_site(catalog, out)
+    after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert after == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["site"]
+
+
+def test_cli_refuses_a_folder_it_did_not_write(tmp_path: Path, runner: CliRunner) -> None:
+    (tmp_path / "precious.txt").write_text("x")
+    result = runner.invoke(app, ["--catalog", str(CATALOG), "site", "build", "-o", str(tmp_path)])
+    assert result.exit_code == 1
+    assert f"error: {tmp_path.absolute()}: folder is not empty" in result.output
+    assert "Traceback" not in result.output
+    assert [p.name for p in tmp_path.iterdir()] == ["precious.txt"]

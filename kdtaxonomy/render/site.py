@@ -1,65 +1,49 @@
 """A static HTML site of the catalog (no torch, no network, works from ``file://``).
 
-``build_site(catalog, out_dir)`` writes ``index.html`` (the survey's Tables I and II, the methods table and
-a facet count summary), ``methods/<id>.html`` (one page per entry: references, one four-stage card per
-configuration, how to run it, reported results, BibTeX / CSL-JSON, similar methods) and
-``vocab/<step>.html`` (every term of a vocabulary step and the configurations using it). Every page is a
-jinja2 template rendered with autoescaping and ``StrictUndefined``, so catalog text is never markup; all
-links are relative; each file is written atomically.
+``build_site(catalog, out_dir)`` writes
+
+- ``index.html``: the four-stage model and one figure per stage (SVG from the vocabulary, survey Figs. 1-6),
+  the survey's Tables I and II, and the methods table with one filter per facet of ``kdtax list`` (counts per
+  value), full-text search, sortable columns and a sticky header;
+- ``methods/<id>.html``: references, one four-stage card and topology figure per configuration (permalinks
+  ``#config-<name>``), how to run it, reported results with their source, reproduced results, BibTeX /
+  CSL-JSON, similar configurations;
+- ``results.html``: charts of reported results per dataset and metric, and of reproduced results;
+- ``vocab/<step>.html``: every term of a vocabulary step and the configurations using it.
+
+Every page is a jinja2 template rendered with autoescaping and ``StrictUndefined``, so catalog text is never
+markup; all links are relative and every page embeds what it needs. The site is written into a temporary
+folder beside ``out_dir`` and swapped in whole, so a failed build leaves the previous site untouched.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kdtaxonomy.catalog import Catalog
+from kdtaxonomy.lookup import FACETS
 from kdtaxonomy.render.cite import bibtex, csl_json, short_citation
 from kdtaxonomy.render.console import STAGE_LAYOUT
 from kdtaxonomy.render.formats import cell
+from kdtaxonomy.render.site_results import reported_charts, reproduced_context
 from kdtaxonomy.render.tables import summary_tables, template_dir
 from kdtaxonomy.schema import Configuration, Entry, step_terms
-from kdtaxonomy.yamlio import atomic_write_text
 
-INDEX_SCRIPT = """
-(function () {
-  var table = document.getElementById("methods");
-  var box = document.getElementById("filter");
-  if (!table || !box) { return; }
-  var body = table.tBodies[0];
-  box.hidden = false;
-  box.addEventListener("input", function () {
-    var needle = box.value.toLowerCase();
-    for (var i = 0; i < body.rows.length; i++) {
-      var row = body.rows[i];
-      row.hidden = needle !== "" && row.textContent.toLowerCase().indexOf(needle) < 0;
-    }
-  });
-  var heads = table.tHead.rows[0].cells;
-  for (var c = 0; c < heads.length; c++) {
-    (function (col) {
-      var head = heads[col];
-      head.style.cursor = "pointer";
-      head.title = "sort";
-      head.addEventListener("click", function () {
-        var up = head.getAttribute("data-dir") !== "up";
-        head.setAttribute("data-dir", up ? "up" : "down");
-        var rows = Array.prototype.slice.call(body.rows);
-        rows.sort(function (a, b) {
-          var x = a.cells[col].textContent, y = b.cells[col].textContent;
-          var n = Number(x) - Number(y);
-          var r = isNaN(n) ? x.localeCompare(y) : n;
-          return up ? r : -r;
-        });
-        for (var i = 0; i < rows.length; i++) { body.appendChild(rows[i]); }
-      });
-    })(c);
-  }
-})();
-"""
-"""The only script of the site (index.html): a text filter and sortable columns; the page works without."""
+if TYPE_CHECKING:
+    from kdtaxonomy.bench import Aggregate
+
+MARKER = ".kdtax-site"
+"""File that marks a folder as a site written by :func:`build_site` (only such a folder is replaced)."""
+
+SIMILAR_LIMIT = 3000
+"""Above this many configurations, pages list no similar configurations (the all-pairs cost is quadratic)."""
 
 METHOD_COLUMNS = (
     ("year", "Year"),
@@ -71,6 +55,10 @@ METHOD_COLUMNS = (
     ("datasets", "Datasets"),
 )
 """Columns of the methods table after the id (keys of ``catalog.index.rows``)."""
+
+
+class SiteError(Exception):
+    """The site cannot be written where asked; ``str()`` is the user-facing message."""
 
 
 @dataclass
@@ -95,6 +83,11 @@ def _environment() -> Any:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+
+
+def site_script() -> str:
+    """The index page's script (filters, search, sorting), shipped beside the templates."""
+    return (template_dir() / "site_index.js").read_text(encoding="utf-8")
 
 
 def _safe_url(url: str | None) -> str | None:
@@ -167,6 +160,36 @@ def _similar(catalog: Catalog, entry: Entry, config: Configuration) -> list[dict
     ]
 
 
+class _Topologies:
+    """Topology figures of recipes, drawn once per distinct recipe (generated catalogs repeat them)."""
+
+    def __init__(self) -> None:
+        self._svg: dict[str, Any] = {}
+
+    def figure(self, entry: Entry, config: Configuration) -> tuple[Any, str]:
+        """(SVG markup or None, a sentence on the topology or why it is missing)."""
+        from kdtaxonomy.graph import check_topology, topology
+        from kdtaxonomy.recipe import RecipeError, resolve
+        from kdtaxonomy.render.figures import topology_svg
+
+        try:
+            recipe = resolve(config, entry.id)
+        except RecipeError as exc:
+            return None, f"No runnable recipe: {exc}"
+        key = recipe.model_dump_json()
+        if key not in self._svg:
+            graph = topology(recipe)
+            try:
+                check_topology(graph)
+                note = ""
+            except ValueError as exc:
+                note = f"This topology cannot run: {exc}"
+            label = f"Teacher-student topology of {entry.id}#{config.name}"
+            self._svg[key] = (topology_svg(graph, label), note)
+        svg, note = self._svg[key]
+        return svg, note
+
+
 def _python_snippet(entry: Entry, config: Configuration) -> str:
     return (
         "import kdtaxonomy\n\n"
@@ -208,19 +231,119 @@ def _results(entry: Entry, ids: set[str]) -> list[dict[str, str]]:
     return rows
 
 
-def build_site(catalog: Catalog, out_dir: Path) -> SiteReport:
-    """Write the static site of ``catalog`` into ``out_dir``; returns the pages written."""
-    out_dir = Path(out_dir)
+def _facet_panel(catalog: Catalog, counts: dict[tuple[str, str], int]) -> list[dict[str, Any]]:
+    """One filter per facet of ``kdtax list``: its terms (``step:term`` values), labels and counts."""
+    vocab = catalog.vocabulary
+    panel = []
+    for facet, steps in FACETS.items():
+        values = [
+            {
+                "value": f"{step}:{term}",
+                "label": vocab.label(step, term),
+                "count": counts.get((step, term), 0),
+            }
+            for step in steps
+            for term in vocab.terms(step)
+        ]
+        panel.append({"facet": facet, "label": facet.replace("-", " ").capitalize(), "values": values})
+    return panel
+
+
+def _method_rows(catalog: Catalog) -> list[dict[str, Any]]:
+    """Rows of the methods table with the data its filters read (facet tokens, folded search text)."""
+    index = catalog.index
+    facet_steps = {s for steps in FACETS.values() for s in steps}
+    rows = []
+    for i, row in enumerate(index.rows):
+        tokens = [f"{s}:{t}" for s, terms in index.steps[i].items() if s in facet_steps for t in terms]
+        rows.append(
+            {
+                "id": row["id"],
+                "configuration": row["configuration"],
+                "title": row.get("title", ""),
+                "cells": [cell(row.get(key)) for key, _ in METHOD_COLUMNS],
+                "terms": " ".join(tokens),
+                "text": f"{index.entry_text.get(row['id'], '')} {index.text[i]}",
+            }
+        )
+    return rows
+
+
+def _check_target(out_dir: Path) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise SiteError(f"{out_dir}: exists and is not a folder; refusing to replace it")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / MARKER).exists():
+        raise SiteError(
+            f"{out_dir}: folder is not empty and was not written by 'kdtax site build' (no {MARKER}); "
+            "refusing to replace it - choose another --output"
+        )
+
+
+def _swap(tmp: Path, out_dir: Path) -> None:
+    """Put the freshly built ``tmp`` in place of ``out_dir`` (two renames; the old site is removed after)."""
+    old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+    if out_dir.exists():
+        out_dir.rename(old)
+    try:
+        tmp.rename(out_dir)
+    except OSError:
+        if old.exists():
+            old.rename(out_dir)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def build_site(
+    catalog: Catalog,
+    out_dir: Path,
+    results_dir: Path | None = None,
+    reproduced: dict[tuple[str, str], Aggregate] | None = None,
+    similar_limit: int = SIMILAR_LIMIT,
+) -> SiteReport:
+    """Write the static site of ``catalog`` to ``out_dir`` (replaced whole); returns the pages written.
+
+    Reproduced results are read from ``results_dir`` (default: the repository's ``results/``) unless given as
+    ``reproduced``. ``out_dir`` must be absent, empty or a site written earlier by this function.
+    """
+    out_dir = Path(out_dir).absolute()
+    _check_target(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        pages = _write_pages(catalog, tmp, results_dir, reproduced, similar_limit)
+        (tmp / MARKER).write_text("written by kdtax site build; the folder is replaced on each build\n")
+        _swap(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return SiteReport(out_dir, [out_dir / p.relative_to(tmp) for p in pages])
+
+
+def _write_pages(
+    catalog: Catalog,
+    out_dir: Path,
+    results_dir: Path | None,
+    reproduced: dict[tuple[str, str], Aggregate] | None,
+    similar_limit: int,
+) -> list[Path]:
+    from markupsafe import Markup
+
+    from kdtaxonomy.bench import load_reproduced
+    from kdtaxonomy.render.figures import figure_context
+
     env = _environment()
     vocab = catalog.vocabulary
     pages: list[Path] = []
     nav = [(step, vocab.step(step).label) for step in vocab.steps]
+    if reproduced is None:
+        reproduced = load_reproduced(results_dir)
 
     def write(rel: str, template: str, **context: Any) -> None:
         path = out_dir / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        text = env.get_template(template).render(steps=nav, **context)
-        atomic_write_text(path, text)
+        context.setdefault("csp_script", "'none'")
+        path.write_text(env.get_template(template).render(steps=nav, **context), encoding="utf-8")
         pages.append(path)
 
     pairs = list(catalog.configurations())
@@ -229,38 +352,36 @@ def build_site(catalog: Catalog, out_dir: Path) -> SiteReport:
         for step in vocab.steps:
             for term in step_terms(config, step):
                 users.setdefault((step, term), []).append((entry.id, config.name))
+    counts = {key: len(value) for key, value in users.items()}
 
     # index.html
-    from markupsafe import Markup
-
+    script = site_script()
+    digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
     tables = [(t, [[cell(r.get(k)) for k in t.keys] for r in t.rows]) for t in summary_tables(pairs)]
-    methods = []
-    for row in catalog.index.rows:
-        cells = [cell(row.get(key)) for key, _ in METHOD_COLUMNS]
-        methods.append({"id": row["id"], "configuration": row["configuration"], "cells": cells})
-    facets = [
-        {"term": t, "label": vocab.label("knowledge", t), "count": len(users.get(("knowledge", t), []))}
-        for t in vocab.terms("knowledge")
-    ]
     write(
         "index.html",
         "site_index.html.j2",
         root="",
         title="kdtaxonomy: knowledge-distillation methods",
+        figures=figure_context(vocab, counts),
         tables=tables,
         columns=[header for _, header in METHOD_COLUMNS],
-        methods=methods,
-        facets=facets,
+        methods=_method_rows(catalog),
+        facets=_facet_panel(catalog, counts),
         n_entries=len(catalog),
         n_configs=len(pairs),
-        script=Markup(INDEX_SCRIPT),  # a constant of this module, never catalog text
+        script=Markup(script),  # a file shipped with the package, never catalog text
+        csp_script=f"'sha256-{digest}'",
     )
 
     # methods/<id>.html
     ids = set(catalog.entries)
+    with_similar = len(pairs) <= similar_limit
+    topologies = _Topologies()
     for entry in catalog:
         configs = []
         for config in entry.configurations:
+            svg, topology_note = topologies.figure(entry, config)
             configs.append(
                 {
                     "name": config.name,
@@ -272,13 +393,15 @@ def build_site(catalog: Catalog, out_dir: Path) -> SiteReport:
                         else ""
                     ),
                     "stages": _stage_card(catalog, config),
+                    "topology": svg,
+                    "topology_note": topology_note,
                     "details": _details(config),
                     "train": f"kdtax train {entry.id} --config {config.name}",
                     "python": _python_snippet(entry, config),
-                    "similar": _similar(catalog, entry, config),
+                    "similar": _similar(catalog, entry, config) if with_similar else [],
                 }
             )
-        results = _results(entry, ids)
+        mine = {k: v for k, v in reproduced.items() if k[0] == entry.id}
         write(
             f"methods/{entry.id}.html",
             "site_method.html.j2",
@@ -289,10 +412,25 @@ def build_site(catalog: Catalog, out_dir: Path) -> SiteReport:
             identifiers=_identifiers(entry),
             related=[r for r in entry.related if r in ids],
             configs=configs,
-            results=results,
+            similar_limit=None if with_similar else similar_limit,
+            results=_results(entry, ids),
+            reproduced=reproduced_context(mine, f"Reproduced on the embedded benchmark: {entry.id}"),
             bibtex=bibtex(entry),
             csl=json.dumps(csl_json(entry), indent=2, ensure_ascii=False),
         )
+
+    # results.html
+    known = {(e.id, c.name) for e, c in pairs}
+    write(
+        "results.html",
+        "site_results.html.j2",
+        root="",
+        title="Results: reported and reproduced",
+        reported=reported_charts(catalog),
+        reproduced=reproduced_context(
+            {k: v for k, v in reproduced.items() if k in known}, "Reproduced on the embedded benchmark"
+        ),
+    )
 
     # vocab/<step>.html
     gou = vocab.data.gou_categories
@@ -320,4 +458,4 @@ def build_site(catalog: Catalog, out_dir: Path) -> SiteReport:
             info=info,
             terms=terms,
         )
-    return SiteReport(out_dir, pages)
+    return pages

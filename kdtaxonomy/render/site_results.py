@@ -1,0 +1,86 @@
+"""Results of the site: charts of reported numbers per dataset and metric, and of reproduced runs.
+
+Reported results are the papers' numbers with their source table; reproduced results are ``kdtax bench``
+aggregates (mean ± std over seeds). The two are never mixed in one chart.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from kdtaxonomy.render.figures import Bar, bar_chart_svg, legend_html
+
+if TYPE_CHECKING:
+    from kdtaxonomy.bench import Aggregate
+    from kdtaxonomy.catalog import Catalog
+
+
+def _anchor(text: str) -> str:
+    """A fragment id made of the text's letters and digits joined by hyphens."""
+    return "-".join("".join(c if c.isalnum() else " " for c in text.lower()).split())
+
+
+def reported_charts(catalog: Catalog) -> list[dict[str, Any]]:
+    """One chart per (dataset, metric, unit) of the reported results, bars labelled ``id: method``."""
+    groups: dict[tuple[str, str, str], list[Bar]] = {}
+    for entry in catalog:
+        for result in entry.results:
+            paper = entry.id if result.source.paper == "self" else result.source.paper
+            setting = "; ".join(x for x in (result.student, result.setting) if x)
+            label = f"{entry.id}: {result.method}" + (f" ({setting})" if setting else "")
+            bar = Bar(label, float(result.value), note=f"[{paper}, {result.source.table}]")
+            groups.setdefault((result.dataset, result.metric, result.unit), []).append(bar)
+    charts: list[dict[str, Any]] = []
+    for (dataset, metric, unit), bars in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        title = f"{dataset} — {metric}" + (f" ({unit})" if unit and unit != "%" else "")
+        shown_unit = "%" if unit == "%" else ""
+        charts.append(
+            {
+                "title": title,
+                "anchor": _anchor(f"reported {dataset} {metric} {unit}") + f"-{len(charts) + 1}",
+                "n": len(bars),
+                "svg": bar_chart_svg(title, bars, unit=shown_unit),
+            }
+        )
+    return charts
+
+
+def reproduced_context(aggs: dict[tuple[str, str], Aggregate], title: str) -> dict[str, Any] | None:
+    """Table rows and one chart per dataset of reproduced aggregates (None when there are none)."""
+    if not aggs:
+        return None
+    from kdtaxonomy.bench import TABLE_HEADER, fmt_dataset, mean, stdev, table_row
+
+    rows = []
+    by_dataset: dict[str, list[Bar]] = {}
+    for (entry_id, config), agg in sorted(aggs.items()):
+        cells = table_row(agg)
+        commits = ", ".join(sorted({c[:10] for c in agg.commits})) or "unknown"
+        rows.append(
+            {
+                "id": entry_id,
+                "config": config,
+                "cells": cells[1:],
+                "dataset": fmt_dataset(agg.dataset),
+                "commits": commits,
+            }
+        )
+        bars = by_dataset.setdefault(fmt_dataset(agg.dataset), [])
+        for label, kind, values in (
+            ("teacher", "teacher", agg.teacher),
+            ("student alone", "baseline", agg.alone),
+            ("distilled", "distilled", agg.distilled),
+        ):
+            m = mean(values)
+            if m is not None:
+                bars.append(Bar(f"{entry_id}#{config} · {label}", round(m, 2), stdev(values), kind))
+    charts = [
+        bar_chart_svg(f"{title} — {dataset}, test accuracy (mean ± std over seeds)", bars, "%", 100.0)
+        for dataset, bars in sorted(by_dataset.items())
+    ]
+    return {
+        "header": list(TABLE_HEADER[1:]),
+        "rows": rows,
+        "charts": charts,
+        "legend": legend_html(["teacher", "baseline", "distilled"]),
+    }
