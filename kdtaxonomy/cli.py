@@ -797,6 +797,12 @@ def bench_command(
     skip_done: Annotated[
         bool, typer.Option("--skip-done", help="Keep earlier successful runs with the same settings.")
     ] = False,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            "--jobs", "-j", min=1, help="Runs in parallel worker processes, each with cpu_count/jobs threads."
+        ),
+    ] = 1,
 ) -> None:
     """Benchmark configurations over seeds; one results file per run, aggregates (mean, std, Welch p)."""
     from kdtaxonomy.commands.bench import run_bench
@@ -822,6 +828,7 @@ def bench_command(
         results_dir=results,
         fmt=fmt.value,
         skip_done=skip_done,
+        jobs=jobs,
     )
     if code:
         raise typer.Exit(code)

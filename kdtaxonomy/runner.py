@@ -6,10 +6,12 @@ its preparation, architecture, training settings, seed), so methods that share a
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,7 @@ from kdtaxonomy.registry import load_components
 from kdtaxonomy.schema import ComponentSpec, KnowledgeSpec
 from kdtaxonomy.teachers import NodePlan, SpecialistEnsemble, TeacherPlan
 from kdtaxonomy.teachers.fusion import FusionStudent
-from kdtaxonomy.train import FitConfig, accuracy, elapsed, fit, loader, rank, wrap_ddp
+from kdtaxonomy.train import FitConfig, accuracy, elapsed, fit, is_distributed, loader, rank, wrap_ddp
 from kdtaxonomy.yamlio import atomic_writer
 
 
@@ -53,6 +55,23 @@ def cache_dir() -> Path:
         Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "kdtaxonomy"
     )
     return Path(base)
+
+
+@contextlib.contextmanager
+def model_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock beside a cached model, so parallel bench workers train a shared teacher once."""
+    try:
+        import fcntl
+    except ImportError:  # no advisory locks here: workers may train the same model twice (still correct)
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _key(*parts: Any) -> str:
@@ -117,8 +136,18 @@ class Runner:
         )
 
     def _cached(self, key: str, model: nn.Module, train: Any) -> nn.Module:
+        """Load the model cached under ``key``, or train and cache it (one process at a time per key)."""
         path = cache_dir() / "models" / f"{key}.pt"
-        if self.opt.cache and path.is_file():
+        if not self.opt.cache:
+            train()
+            return model
+        if is_distributed():  # ranks train together; a lock held by one rank would deadlock the others
+            return self._load_or_train(key, path, model, train)
+        with model_lock(path):
+            return self._load_or_train(key, path, model, train)
+
+    def _load_or_train(self, key: str, path: Path, model: nn.Module, train: Any) -> nn.Module:
+        if path.is_file():
             try:
                 model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
                 self.cache_hits.append(key)
@@ -126,7 +155,7 @@ class Runner:
             except (RuntimeError, OSError, EOFError, ValueError):
                 pass
         train()
-        if self.opt.cache and rank() == 0:
+        if rank() == 0:
             with atomic_writer(path, "wb") as handle:
                 torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, handle)
         return model

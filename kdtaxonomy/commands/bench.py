@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -66,8 +68,13 @@ def run_bench(
     results_dir: Path | None = None,
     fmt: str = "table",
     skip_done: bool = False,
+    jobs: int = 1,
 ) -> int:
-    """Run ``kdtax bench``; returns the exit code (1 if any run failed)."""
+    """Run ``kdtax bench``; returns the exit code (1 if any run failed).
+
+    With ``jobs`` > 1, runs go to that many worker processes, each with ``cpu_count // jobs`` torch threads;
+    teachers and baselines shared between runs are trained once (the model cache is locked per model).
+    """
     from kdtaxonomy.recipe import RecipeError, resolve
     from kdtaxonomy.schema import ComponentSpec
 
@@ -85,11 +92,9 @@ def run_bench(
         except RecipeError as exc:
             return _error(f"{entry_id}#{name}: recipe: {exc}")
 
-    import torch
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from kdtaxonomy.runner import Runner, RunOptions
     from kdtaxonomy.train import TrainingError, init_distributed
     from kdtaxonomy.yamlio import atomic_write_text
 
@@ -114,67 +119,60 @@ def run_bench(
         transient=False,
     )
     records: list[dict[str, Any]] = []
+    todo: list[Job] = []
+    for entry_id, name in pairs:
+        for seed in range(seeds):
+            done = _done(result_path(results_dir, entry_id, name, seed), settings) if skip_done else None
+            if done is not None:
+                records.append(done)
+            else:
+                todo.append(Job(entry_id, name, seed, recipes[(entry_id, name)]))
+    common = {
+        "device": str(target),
+        "epochs": epochs,
+        "teacher_epochs": teacher_epochs,
+        "max_steps": max_steps,
+        "dataset_params": dict(dataset_params or {}),
+        "commit": commit,
+        "settings": settings,
+    }
     start = time.perf_counter()
     with progress:
-        overall = progress.add_task("bench", total=len(pairs) * seeds)
-        for entry_id, name in pairs:
-            recipe = recipes[(entry_id, name)]
-            for seed in range(seeds):
-                label = f"{entry_id}#{name} seed {seed}"
-                done = _done(result_path(results_dir, entry_id, name, seed), settings) if skip_done else None
-                if done is not None:
-                    records.append(done)
-                    progress.advance(overall)
-                    continue
-                progress.update(overall, description=label)
+        overall = progress.add_task("bench", total=len(pairs) * seeds, completed=len(records))
+
+        def finish(record: dict[str, Any]) -> None:
+            label = f"{record['id']}#{record['configuration']} seed {record['seed']}"
+            if record["status"] != "ok":
+                progress.console.print(f"[red]failed[/red] {label}: {record.get('error', '')}")
+            atomic_write_text(
+                result_path(results_dir, record["id"], record["configuration"], record["seed"]),
+                json.dumps(record, indent=2, default=str) + "\n",
+            )
+            records.append(record)
+            progress.advance(overall)
+
+        if jobs <= 1 or len(todo) <= 1:
+            for job in todo:
+                progress.update(overall, description=f"{job.entry_id}#{job.name} seed {job.seed}")
                 before = set(progress.task_ids)
-                options = RunOptions(
-                    seed=seed,
-                    device=target,
-                    epochs=epochs,
-                    teacher_epochs=teacher_epochs,
-                    max_steps=max_steps,
-                    cache=True,
-                    progress=progress,
-                    dataset_params=dict(dataset_params or {}),
-                )
-                record: dict[str, Any] = {
-                    "format": RESULT_FORMAT,
-                    "id": entry_id,
-                    "configuration": name,
-                    "seed": seed,
-                }
-                run_start = time.perf_counter()
-                try:
-                    result = Runner(recipe, options).run()
-                except Exception as exc:  # a failed run is recorded and the bench goes on
-                    message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-                    record.update(status="failed", error=f"{type(exc).__name__}: {message}")
-                    result = {}
-                    progress.console.print(f"[red]failed[/red] {label}: {message}")
-                else:
-                    record["status"] = "ok"
-                record.update(result)
-                record.setdefault("wall_seconds", time.perf_counter() - run_start)
-                record["provenance"] = {
-                    "git_commit": commit,
-                    "recipe": recipe.model_dump(mode="json", exclude={"entry", "configuration"}),
-                    "recipe_hash": recipe.digest(),
-                    "dataset": result.get("dataset"),
-                    "seed": seed,
-                    "device": str(target),
-                    "torch": torch.__version__,
-                    "settings": settings,
-                }
-                atomic_write_text(
-                    result_path(results_dir, entry_id, name, seed),
-                    json.dumps(record, indent=2, default=str) + "\n",
-                )
-                records.append(record)
+                finish(run_job(job, common, target, progress))
                 for task in set(progress.task_ids) - before:
                     progress.remove_task(task)
-                progress.advance(overall)
+        else:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor, as_completed
+
+            threads = max(1, (os.cpu_count() or 1) // jobs)
+            progress.update(overall, description=f"bench ({jobs} jobs x {threads} thread(s))")
+            context = multiprocessing.get_context("spawn")  # no fork of a process that holds torch threads
+            with ProcessPoolExecutor(
+                jobs, mp_context=context, initializer=_worker_init, initargs=(threads,)
+            ) as pool:
+                futures = [pool.submit(run_job, job, common) for job in todo]
+                for future in as_completed(futures):
+                    finish(future.result())
         progress.update(overall, description="bench")
+    records.sort(key=lambda r: (r["id"], r["configuration"], r["seed"]))
     total = time.perf_counter() - start
     aggregates = aggregate(records)
     if fmt == "json":
@@ -189,6 +187,71 @@ def run_bench(
         sys.stderr.write(f"{len(failed)} of {len(records)} run(s) failed\n")
         return 1
     return 0
+
+
+@dataclass(frozen=True)
+class Job:
+    """One run of the bench: a configuration's recipe and a seed."""
+
+    entry_id: str
+    name: str
+    seed: int
+    recipe: Any
+
+
+def _worker_init(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def run_job(job: Job, common: dict[str, Any], target: Any = None, progress: Any = None) -> dict[str, Any]:
+    """Train one run (teacher, student alone, distilled student) and return its results record.
+
+    A failure is recorded in the record (``status: failed``) instead of raised, so the bench goes on.
+    """
+    import torch
+
+    from kdtaxonomy.runner import Runner, RunOptions
+
+    options = RunOptions(
+        seed=job.seed,
+        device=target if target is not None else torch.device(common["device"]),
+        epochs=common["epochs"],
+        teacher_epochs=common["teacher_epochs"],
+        max_steps=common["max_steps"],
+        cache=True,
+        progress=progress,
+        dataset_params=dict(common["dataset_params"]),
+    )
+    record: dict[str, Any] = {
+        "format": RESULT_FORMAT,
+        "id": job.entry_id,
+        "configuration": job.name,
+        "seed": job.seed,
+    }
+    run_start = time.perf_counter()
+    try:
+        result = Runner(job.recipe, options).run()
+    except Exception as exc:  # a failed run is recorded and the bench goes on
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        record.update(status="failed", error=f"{type(exc).__name__}: {message}")
+        result = {}
+    else:
+        record["status"] = "ok"
+    record.update(result)
+    record.setdefault("wall_seconds", time.perf_counter() - run_start)
+    record["provenance"] = {
+        "git_commit": common["commit"],
+        "recipe": job.recipe.model_dump(mode="json", exclude={"entry", "configuration"}),
+        "recipe_hash": job.recipe.digest(),
+        "dataset": result.get("dataset"),
+        "seed": job.seed,
+        "device": common["device"],
+        "torch": torch.__version__,
+        "settings": common["settings"],
+    }
+    return record
 
 
 def _done(path: Path, settings: dict[str, Any]) -> dict[str, Any] | None:
