@@ -22,6 +22,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from benchmarks.generated_catalog import write_generated_catalog  # noqa: E402
+
 BIN = Path(sys.executable).parent
 
 
@@ -62,17 +65,9 @@ def big_catalog(n: int, env: dict[str, str]) -> None:
     sys.path.insert(0, str(ROOT))
     from kdtaxonomy.catalog import load_catalog
 
-    sources = sorted((ROOT / "catalog" / "methods").glob("*.yaml"))
     tmp = Path(tempfile.mkdtemp(prefix="kdtax-big-"))
     try:
-        methods = tmp / "methods"
-        methods.mkdir()
-        shutil.copy(ROOT / "catalog" / "vocabulary.yaml", tmp / "vocabulary.yaml")
-        templates = [_template(p) for p in sources]
-        for i in range(n):
-            stem, text = templates[i % len(templates)]
-            new = f"gen{i:05d}-{stem}"
-            (methods / f"{new}.yaml").write_text(text.replace("__ID__", new), encoding="utf-8")
+        write_generated_catalog(n, tmp)
         os.environ["KDTAX_CACHE_DIR"] = env["KDTAX_CACHE_DIR"]
         start = time.perf_counter()
         catalog = load_catalog(tmp, use_cache=True)
@@ -114,22 +109,6 @@ def big_catalog(n: int, env: dict[str, str]) -> None:
         print(f"  kdtax validate           {validate:7.2f} s")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _template(path: Path) -> tuple[str, str]:
-    """An entry as a template: id placeholder, no survey rows or cross-references (copies must stay valid)."""
-    import yaml
-
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    data["id"] = "__ID__"
-    data.pop("survey_label", None)
-    data["related"] = []
-    for config in data["configurations"]:
-        config.pop("survey_row", None)
-    for result in data.get("results", []):
-        if result["source"]["paper"] not in {"self", "survey"}:
-            result["source"]["paper"] = "survey"
-    return path.stem, yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
 
 def main() -> None:

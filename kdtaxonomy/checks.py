@@ -22,9 +22,12 @@ def run_extra_checks(
     entries: list[tuple[Path, Entry]], vocabulary: Vocabulary, docs: dict[Path, Document] | None = None
 ) -> list[Problem]:
     """Problems that need the whole catalog or the component specs: survey rows claimed twice, recipes whose
-    components or parameters do not exist."""
+    components or parameters do not exist, teacher-student topologies that cannot run."""
     from kdtaxonomy.catalog import Problem
+    from kdtaxonomy.graph import check_topology, topology
     from kdtaxonomy.recipe import RecipeError, resolve
+
+    sound: dict[str, str | None] = {}  # recipe (without its names) -> why its topology cannot run
 
     problems: list[Problem] = []
     docs = docs or {}
@@ -46,11 +49,23 @@ def run_extra_checks(
                 )
             rows[row.work] = owner
         for index, config in enumerate(entry.configurations):
+            line = _line(docs, path, ("configurations", index, "implementation"))
             try:
-                resolve(config, entry.id)
+                recipe = resolve(config, entry.id)
             except RecipeError as exc:
-                line = _line(docs, path, ("configurations", index, "implementation"))
                 problems.append(
                     Problem(str(path), f"recipe: {exc}", line, f"configurations.{index}.implementation")
+                )
+                continue
+            key = recipe.model_dump_json(exclude={"entry", "configuration"})
+            if key not in sound:
+                try:
+                    check_topology(topology(recipe))
+                    sound[key] = None
+                except ValueError as exc:
+                    sound[key] = str(exc)
+            if sound[key]:
+                problems.append(
+                    Problem(str(path), f"topology: {sound[key]}", line, f"configurations.{index}.teacher")
                 )
     return problems

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from kdtaxonomy.catalog import Catalog, load_catalog
+from kdtaxonomy.catalog import Catalog, load_catalog, read_vocabulary, validate_paths
 from kdtaxonomy.cli import app
 from kdtaxonomy.graph import (
     FACET_WEIGHTS,
@@ -393,3 +393,37 @@ def test_new_query_commands_do_not_import_torch(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+def test_topology_needs_no_torch_and_validation_checks_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    code = (
+        "import sys\n"
+        "from kdtaxonomy.catalog import load_catalog\n"
+        "from kdtaxonomy.graph import check_topology, topology\n"
+        "from kdtaxonomy.recipe import resolve\n"
+        "c = load_catalog(use_cache=False)\n"
+        "for e, cfg in c.configurations():\n"
+        "    check_topology(topology(resolve(cfg, e.id)))\n"
+        "assert 'torch' not in sys.modules\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+    # a recipe whose topology cannot run is a validation problem with file, line and field
+    import kdtaxonomy.graph as graph_module
+
+    def refuse(graph: nx.DiGraph) -> None:
+        if graph.graph.get("transfer") == "sequential":
+            raise ValueError("the student is unreachable from every teacher (teacher)")
+
+    monkeypatch.setattr(graph_module, "check_topology", refuse)
+    root = make_catalog(
+        tmp_path, CATALOG / "methods" / "mirzadeh2020-takd.yaml", CATALOG / "methods" / "ahn2019-vid.yaml"
+    )
+    _, found = validate_paths([root / "methods"], read_vocabulary(root / "vocabulary.yaml"))
+    problems = [p for p in found if p.field != "related.0"]  # TAKD cites an entry this small catalog lacks
+    assert [p.field for p in problems] == ["configurations.0.teacher"]
+    assert problems[0].file.endswith("mirzadeh2020-takd.yaml") and problems[0].line
+    assert problems[0].reason.startswith("topology: the student is unreachable")

@@ -23,6 +23,7 @@ from kdtaxonomy.cli import app
 from kdtaxonomy.lookup import FACETS
 from kdtaxonomy.render.figures import Bar, bar_chart_svg, stage_svg
 from kdtaxonomy.render.site import MARKER, SiteError, SiteReport, build_site, site_script
+from kdtaxonomy.render.site_results import reported_charts
 from kdtaxonomy.schema import step_terms
 from tests.conftest import CATALOG, FIXTURES, make_catalog
 
@@ -298,3 +299,13 @@ def test_cli_refuses_a_folder_it_did_not_write(tmp_path: Path, runner: CliRunner
     assert f"error: {tmp_path.absolute()}: folder is not empty" in result.output
     assert "Traceback" not in result.output
     assert [p.name for p in tmp_path.iterdir()] == ["precious.txt"]
+
+
+def test_reported_charts_group_and_cap(catalog: Catalog) -> None:
+    charts = reported_charts(catalog)
+    assert sum(c["n"] for c in charts) == sum(len(e.results) for e in catalog)
+    assert len({c["anchor"] for c in charts}) == len(charts)
+    capped = reported_charts(catalog, max_bars=3)
+    for chart in capped:
+        assert str(chart["svg"]).count("<rect") == min(chart["n"], 3)
+        assert chart["omitted"] == max(chart["n"] - 3, 0)

@@ -176,7 +176,7 @@ class _Topologies:
             recipe = resolve(config, entry.id)
         except RecipeError as exc:
             return None, f"No runnable recipe: {exc}"
-        key = recipe.model_dump_json()
+        key = recipe.model_dump_json(exclude={"entry", "configuration"})
         if key not in self._svg:
             graph = topology(recipe)
             try:

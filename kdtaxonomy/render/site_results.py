@@ -20,8 +20,16 @@ def _anchor(text: str) -> str:
     return "-".join("".join(c if c.isalnum() else " " for c in text.lower()).split())
 
 
-def reported_charts(catalog: Catalog) -> list[dict[str, Any]]:
-    """One chart per (dataset, metric, unit) of the reported results, bars labelled ``id: method``."""
+MAX_BARS = 80
+"""Bars drawn per reported chart; a larger group says how many more there are (all are in the tables)."""
+
+
+def reported_charts(catalog: Catalog, max_bars: int = MAX_BARS) -> list[dict[str, Any]]:
+    """One chart per (dataset, metric, unit) of the reported results, bars labelled ``id: method``.
+
+    Groups of more than ``max_bars`` results draw the first ``max_bars`` in catalog order and say how many
+    were left out (``kdtax table results`` lists them all).
+    """
     groups: dict[tuple[str, str, str], list[Bar]] = {}
     for entry in catalog:
         for result in entry.results:
@@ -39,7 +47,8 @@ def reported_charts(catalog: Catalog) -> list[dict[str, Any]]:
                 "title": title,
                 "anchor": _anchor(f"reported {dataset} {metric} {unit}") + f"-{len(charts) + 1}",
                 "n": len(bars),
-                "svg": bar_chart_svg(title, bars, unit=shown_unit),
+                "omitted": max(len(bars) - max_bars, 0),
+                "svg": bar_chart_svg(title, bars[:max_bars], unit=shown_unit),
             }
         )
     return charts
