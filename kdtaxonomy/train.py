@@ -96,20 +96,47 @@ def world_size() -> int:
     return dist.get_world_size() if is_distributed() else 1
 
 
-def loader(data: ArrayData, batch_size: int, *, shuffle: bool, seed: int, epoch: int) -> DataLoader[Any]:
+def loader(
+    data: ArrayData, batch_size: int, *, shuffle: bool, seed: int, epoch: int
+) -> Iterable[dict[str, Tensor]]:
     """A deterministic loader over ``data``: the order depends only on (seed, epoch); sharded under DDP.
 
-    Batches carry ``row`` (position in ``data``) so cached teacher outputs can be looked up.
+    Batches carry ``row`` (position in ``data``) so cached teacher outputs can be looked up. In one process
+    the batches are sliced from the tensors directly (:class:`SlicedBatches`), in the order a shuffling
+    ``DataLoader`` with the same generator would give.
     """
-    dataset = _RowDataset(data)
     if is_distributed():
+        dataset = _RowDataset(data)
         sampler: DistributedSampler[dict[str, Tensor]] = DistributedSampler(
             dataset, num_replicas=world_size(), rank=rank(), shuffle=shuffle, seed=seed
         )
         sampler.set_epoch(epoch)
         return DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=False)
+    if not shuffle:
+        return SlicedBatches(data, batch_size, torch.arange(len(data)))
     generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator, drop_last=False)
+    torch.empty((), dtype=torch.int64).random_(generator=generator)  # DataLoader draws its base seed first
+    return SlicedBatches(data, batch_size, torch.randperm(len(data), generator=generator))
+
+
+class SlicedBatches:
+    """Batch dictionaries of an :class:`ArrayData` in a given order, by indexing its tensors (no collation)."""
+
+    def __init__(self, data: ArrayData, batch_size: int, order: Tensor) -> None:
+        self.data, self.batch_size, self.order = data, batch_size, order
+
+    def __len__(self) -> int:
+        return -(-len(self.order) // self.batch_size)
+
+    def __iter__(self) -> Iterator[dict[str, Tensor]]:
+        data = self.data
+        for start in range(0, len(self.order), self.batch_size):
+            rows = self.order[start : start + self.batch_size]
+            batch = {"x": data.x[rows], "y": data.y[rows], "index": data.index[rows]}
+            for name, tensor in data.views.items():
+                batch[name] = tensor[rows]
+            batch["row"] = rows
+            yield batch
 
 
 class _RowDataset(ArrayDataset):

@@ -130,9 +130,12 @@ def test_catalog_text_is_escaped(tmp_path: Path) -> None:
         text = path.read_text(encoding="utf-8")
         everything += text
         page = parse(path)
-        assert page.scripts == (
-            [site_script()] if path.name == "index.html" and path.parent == report.out_dir else []
-        )
+        if path == report.index:
+            assert page.scripts == [site_script("index")]
+        elif path.parent.name == "methods":
+            assert page.scripts == [site_script("method")]
+        else:
+            assert page.scripts == []
         assert text.count("<script") == len(page.scripts)
         lowered = text.lower()
         assert "<img" not in lowered
@@ -221,7 +224,10 @@ def test_content_security_policy_allows_only_the_shipped_script(site: SiteReport
     assert f"script-src 'sha256-{digest}'" in csp(index)
     assert f"<script>{site_script()}</script>" in index
     method = (site.out_dir / "methods" / "ahn2019-vid.html").read_text(encoding="utf-8")
-    assert "script-src 'none'" in csp(method) and "default-src 'none'" in csp(method)
+    copy = base64.b64encode(hashlib.sha256(site_script("method").encode()).digest()).decode()
+    assert f"script-src 'sha256-{copy}'" in csp(method) and "default-src 'none'" in csp(method)
+    vocab = (site.out_dir / "vocab" / "knowledge.html").read_text(encoding="utf-8")
+    assert "script-src 'none'" in csp(vocab)
 
 
 def test_method_page_topology_and_reproduced(tmp_path: Path, catalog: Catalog) -> None:

@@ -214,3 +214,34 @@ def test_instantiate_names_missing_locations() -> None:
         distiller.fit(
             torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=8), epochs=1
         )
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_sliced_batches_equal_a_dataloader_over_the_rows(shuffle: bool) -> None:
+    """The one-process loader gives exactly the batches of torch's DataLoader with the same generator."""
+    from torch.utils.data import DataLoader
+
+    from kdtaxonomy.data import ArrayDataset
+
+    n = 203
+    data = ArrayData(
+        x=torch.randn(n, 1, 8), y=torch.randint(0, 10, (n,)), index=torch.arange(n) + 1000,
+        views={"spectral": torch.randn(n, 2, 4)},
+    )  # fmt: skip
+
+    class Rows(ArrayDataset):
+        def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+            return {**super().__getitem__(i), "row": torch.tensor(i)}
+
+    for epoch in range(3):
+        seed = 7 * 100_003 + epoch
+        reference = DataLoader(
+            Rows(data), batch_size=32, shuffle=shuffle, generator=torch.Generator().manual_seed(seed)
+        )
+        ours = loader(data, 32, shuffle=shuffle, seed=7, epoch=epoch)
+        expected, got = list(reference), list(ours)
+        assert len(got) == len(expected) == len(ours) == 7
+        for a, b in zip(expected, got, strict=True):
+            assert a.keys() == b.keys()
+            for key in a:
+                assert a[key].dtype == b[key].dtype and torch.equal(a[key], b[key]), key

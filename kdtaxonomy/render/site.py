@@ -85,9 +85,22 @@ def _environment() -> Any:
     )
 
 
-def site_script() -> str:
-    """The index page's script (filters, search, sorting), shipped beside the templates."""
-    return (template_dir() / "site_index.js").read_text(encoding="utf-8")
+SCRIPTS = {"index": "site_index.js", "method": "site_copy.js"}
+"""The site's only scripts, shipped beside the templates: the index's filters, the method pages' copy buttons."""
+
+
+def site_script(page: str = "index") -> str:
+    """The script of a kind of page (``index`` or ``method``)."""
+    return (template_dir() / SCRIPTS[page]).read_text(encoding="utf-8")
+
+
+def _script_context(page: str) -> dict[str, Any]:
+    """``script`` (markup: a file shipped with the package, never catalog text) and its CSP source."""
+    from markupsafe import Markup
+
+    script = site_script(page)
+    digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
+    return {"script": Markup(script), "csp_script": f"'sha256-{digest}'"}
 
 
 def _safe_url(url: str | None) -> str | None:
@@ -327,8 +340,6 @@ def _write_pages(
     reproduced: dict[tuple[str, str], Aggregate] | None,
     similar_limit: int,
 ) -> list[Path]:
-    from markupsafe import Markup
-
     from kdtaxonomy.bench import load_reproduced
     from kdtaxonomy.render.figures import figure_context
 
@@ -355,8 +366,6 @@ def _write_pages(
     counts = {key: len(value) for key, value in users.items()}
 
     # index.html
-    script = site_script()
-    digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
     tables = [(t, [[cell(r.get(k)) for k in t.keys] for r in t.rows]) for t in summary_tables(pairs)]
     write(
         "index.html",
@@ -370,12 +379,12 @@ def _write_pages(
         facets=_facet_panel(catalog, counts),
         n_entries=len(catalog),
         n_configs=len(pairs),
-        script=Markup(script),  # a file shipped with the package, never catalog text
-        csp_script=f"'sha256-{digest}'",
+        **_script_context("index"),
     )
 
     # methods/<id>.html
     ids = set(catalog.entries)
+    method_script = _script_context("method")
     with_similar = len(pairs) <= similar_limit
     topologies = _Topologies()
     for entry in catalog:
@@ -417,6 +426,7 @@ def _write_pages(
             reproduced=reproduced_context(mine, f"Reproduced on the embedded benchmark: {entry.id}"),
             bibtex=bibtex(entry),
             csl=json.dumps(csl_json(entry), indent=2, ensure_ascii=False),
+            **method_script,
         )
 
     # results.html
