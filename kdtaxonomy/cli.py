@@ -885,7 +885,7 @@ def site_build_command(
         fail(str(exc))
     except OSError as exc:
         fail(f"cannot write {output}: {exc.strerror or exc}")
-    sys.stdout.write(f"wrote {len(report.pages)} page(s)\n{report.index}\n")
+    sys.stdout.write(f"wrote {len(report.pages)} page(s)\n{output / 'index.html'}\n")
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ import json
 import math
 import statistics
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -242,3 +243,50 @@ def test_skip_done_keeps_earlier_runs(benched: tuple[Path, str], tmp_path: Path,
     assert out.exit_code == 0, out.output
     assert {p.name: p.read_bytes() for p in (results / ID / CONFIG).glob("*.json")} == before
     assert json.loads(out.stdout)["aggregates"][0]["n"] == 2
+
+
+def test_parallel_jobs_give_the_serial_results_and_identical_recipes_share_a_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner = CliRunner(env={"COLUMNS": "120", "NO_COLOR": "1", "TERM": "dumb"})
+    ids = [
+        "jung2020-asc-audio-tagging#codecat",
+        "jung2020-asc-audio-tagging#before-code",
+        "hinton2015-distilling#ex1",
+    ]
+
+    def bench(jobs: int) -> dict[tuple[str, str, int], dict[str, Any]]:
+        results = tmp_path / f"results-{jobs}"
+        monkeypatch.setenv("KDTAX_CACHE_DIR", str(tmp_path / f"cache-{jobs}"))  # each trains its own teachers
+        args = ["bench", *ids, "--seeds", "2", *TINY, "--results", str(results), "--jobs", str(jobs)]
+        out = runner.invoke(app, [*args, "--format", "json"])
+        assert out.exit_code == 0, out.output
+        runs = {}
+        for path in results.rglob("seed-*.json"):
+            data = json.loads(path.read_text())
+            runs[(data["id"], data["configuration"], data["seed"])] = data
+        return runs
+
+    serial, parallel = bench(1), bench(2)
+    assert set(serial) == set(parallel) and len(serial) == 6
+    keys = ("teacher_accuracy", "student_baseline_accuracy", "student_accuracy")
+    for run, data in serial.items():
+        assert [data[k] for k in keys] == [parallel[run][k] for k in keys], run  # same numbers in workers
+    for seed in range(2):
+        copy = parallel[("jung2020-asc-audio-tagging", "before-code", seed)]
+        source = parallel[("jung2020-asc-audio-tagging", "codecat", seed)]
+        assert copy["same_run_as"] == "jung2020-asc-audio-tagging#codecat" and copy["wall_seconds"] == 0.0
+        assert [copy[k] for k in keys] == [source[k] for k in keys]
+        assert copy["provenance"]["recipe_hash"] == source["provenance"]["recipe_hash"]
+
+
+def test_skip_done_reruns_when_the_recipe_changed(benched: tuple[Path, str], tmp_path: Path) -> None:
+    from kdtaxonomy.commands.bench import _done
+
+    results, _ = benched
+    path = results / ID / CONFIG / "seed-0.json"
+    data = json.loads(path.read_text())
+    settings, digest = data["provenance"]["settings"], data["provenance"]["recipe_hash"]
+    assert _done(path, settings, digest) is not None
+    assert _done(path, settings, "0" * len(digest)) is None
+    assert _done(path, {**settings, "epochs": 99}, digest) is None

@@ -122,11 +122,22 @@ def run_bench(
     todo: list[Job] = []
     for entry_id, name in pairs:
         for seed in range(seeds):
-            done = _done(result_path(results_dir, entry_id, name, seed), settings) if skip_done else None
+            path = result_path(results_dir, entry_id, name, seed)
+            done = _done(path, settings, recipes[(entry_id, name)].digest()) if skip_done else None
             if done is not None:
                 records.append(done)
             else:
                 todo.append(Job(entry_id, name, seed, recipes[(entry_id, name)]))
+    # configurations whose recipes are identical (e.g. variants the stand-ins do not tell apart) share a run
+    first: dict[tuple[str, int], Job] = {}
+    shared: list[tuple[Job, Job]] = []
+    for job in todo:
+        key = (job.recipe.digest(), job.seed)
+        if key in first:
+            shared.append((job, first[key]))
+        else:
+            first[key] = job
+    todo = [job for job in todo if first[(job.recipe.digest(), job.seed)] is job]
     common = {
         "device": str(target),
         "epochs": epochs,
@@ -171,6 +182,9 @@ def run_bench(
                 futures = [pool.submit(run_job, job, common) for job in todo]
                 for future in as_completed(futures):
                     finish(future.result())
+        by_run = {(r["id"], r["configuration"], r["seed"]): r for r in records}
+        for job, source in shared:
+            finish(shared_record(job, by_run[(source.entry_id, source.name, source.seed)]))
         progress.update(overall, description="bench")
     records.sort(key=lambda r: (r["id"], r["configuration"], r["seed"]))
     total = time.perf_counter() - start
@@ -254,14 +268,27 @@ def run_job(job: Job, common: dict[str, Any], target: Any = None, progress: Any 
     return record
 
 
-def _done(path: Path, settings: dict[str, Any]) -> dict[str, Any] | None:
-    """The earlier successful run at ``path`` with the same settings (None if there is none)."""
+def shared_record(job: Job, source: dict[str, Any]) -> dict[str, Any]:
+    """The record of ``job`` from the run of another configuration with the identical recipe and seed."""
+    record: dict[str, Any] = json.loads(json.dumps(source, default=str))
+    record.update(id=job.entry_id, configuration=job.name, wall_seconds=0.0)
+    record["same_run_as"] = f"{source['id']}#{source['configuration']}"
+    record["provenance"]["recipe"] = job.recipe.model_dump(mode="json", exclude={"entry", "configuration"})
+    return record
+
+
+def _done(path: Path, settings: dict[str, Any], recipe_hash: str) -> dict[str, Any] | None:
+    """The earlier successful run at ``path`` with the same settings and recipe (None if there is none)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    ok = isinstance(data, dict) and data.get("status") == "ok" and data.get("format") == RESULT_FORMAT
-    if not ok or (data.get("provenance") or {}).get("settings") != settings:
+    if not isinstance(data, dict) or data.get("status") != "ok" or data.get("format") != RESULT_FORMAT:
+        return None
+    provenance = data.get("provenance")
+    if not isinstance(provenance, dict):
+        return None
+    if provenance.get("settings") != settings or provenance.get("recipe_hash") != recipe_hash:
         return None
     record: dict[str, Any] = data
     return record
