@@ -259,6 +259,7 @@ def bar_chart_svg(title: str, bars: Sequence[Bar], unit: str = "", max_value: fl
     scale = plot_w / top_value
     for i, bar in enumerate(bars):
         y = top + i * row_h
+        body.append(f"<g><title>{escape(bar.label)}: {escape(_value_text(bar, unit))}</title>")
         body.append(_text(left - 8, y + 14, _fit(bar.label, label_chars), "s", "end"))
         w = max(bar.value, 0.0) * scale
         colour = BAR_COLOURS.get(bar.kind, "#6c8ebf")
@@ -272,6 +273,7 @@ def bar_chart_svg(title: str, bars: Sequence[Bar], unit: str = "", max_value: fl
                         f'V{y + row_h - 6:.1f}M{hi:.1f},{y + 6:.1f}V{y + row_h - 6:.1f}"/>')  # fmt: skip
             end = max(end, hi)
         body.append(_text(end + 6, y + 14, _value_text(bar, unit), "s"))
+        body.append("</g>")
     return _svg(width, height, title, body, "figure chart")
 
 
