@@ -1,33 +1,73 @@
 (function () {
   "use strict";
-  /* The methods table of index.html: one filter per facet of `kdtax list` (values combine with AND, as
-     its options do), full-text search (every word must occur, as `kdtax list --search`), live counts per
-     facet value, sortable columns, and the state kept in the URL fragment (#knowledge=...&search=...).
-     Everything it reads is in the page's data attributes; the page works without it. */
+  /* The methods table of index.html, drawn from the JSON data block #methods-data (text only: every cell is
+     set with textContent, every link from a validated id). One filter per facet of `kdtax list` (values
+     combine with AND, as its options do), full-text search (every word must occur, as `kdtax list --search`),
+     live counts per facet value, sortable columns, rows drawn a page at a time, and the state kept in the
+     URL fragment (#knowledge=...&search=...). */
+  var PAGE = 100;
   var table = document.getElementById("methods");
   var panel = document.getElementById("facets");
   var tools = document.getElementById("tools");
   var search = document.getElementById("search");
   var shown = document.getElementById("shown");
   var clear = document.getElementById("clear");
-  if (!table || !panel || !tools || !search || !shown || !clear) { return; }
+  var more = document.getElementById("more");
+  var source = document.getElementById("methods-data");
+  if (!table || !panel || !tools || !search || !shown || !clear || !more || !source) { return; }
   var body = table.tBodies[0];
+  var data = JSON.parse(source.textContent);
 
   function fold(text) { return text.toLowerCase().replace(/[\s_\-]+/g, " "); }
 
-  var rows = [];
-  for (var i = 0; i < body.rows.length; i++) {
-    var tr = body.rows[i];
+  var entryText = data.entries.map(function (e) { return fold(e[2]); });
+  var rows = data.rows.map(function (r, position) {
+    var entry = data.entries[r[0]];
     var set = Object.create(null);
-    var tokens = (tr.getAttribute("data-terms") || "").split(" ");
-    for (var k = 0; k < tokens.length; k++) { if (tokens[k]) { set[tokens[k]] = true; } }
-    rows.push({ tr: tr, tokens: tokens, set: set, text: fold(tr.getAttribute("data-text") || "") });
-  }
+    r[3].forEach(function (t) { set[data.terms[t]] = true; });
+    return {
+      id: entry[0], title: entry[1], config: r[1], cells: r[2], tokens: r[3], set: set,
+      text: entryText[r[0]] + " " + fold(r[4]), position: position
+    };
+  });
   var boxes = Array.prototype.slice.call(panel.querySelectorAll("input[type=checkbox]"));
   var counters = {};
   Array.prototype.forEach.call(panel.querySelectorAll("[data-count]"), function (el) {
     counters[el.getAttribute("data-count")] = el;
   });
+  var order = rows.slice();
+  var matching = [];
+  var drawn = 0;
+
+  function makeRow(row) {
+    var tr = document.createElement("tr");
+    tr.className = "method-row";
+    tr.setAttribute("data-id", row.id);
+    tr.setAttribute("data-config", row.config);
+    var td = document.createElement("td");
+    var a = document.createElement("a");
+    a.href = "methods/" + encodeURIComponent(row.id) + ".html#config-" + encodeURIComponent(row.config);
+    a.title = row.title;
+    a.textContent = row.id + "#" + row.config;
+    td.appendChild(a);
+    tr.appendChild(td);
+    row.cells.forEach(function (value) {
+      var c = document.createElement("td");
+      c.textContent = value;
+      tr.appendChild(c);
+    });
+    return tr;
+  }
+
+  function drawMore() {
+    var fragment = document.createDocumentFragment();
+    var stop = Math.min(matching.length, drawn + PAGE);
+    for (; drawn < stop; drawn++) { fragment.appendChild(makeRow(matching[drawn])); }
+    body.appendChild(fragment);
+    var left = matching.length - drawn;
+    more.hidden = left === 0;
+    more.textContent = "Show " + Math.min(PAGE, left) + " more (" + left + " not shown)";
+  }
 
   function writeHash() {
     var parts = [];
@@ -57,29 +97,34 @@
     var wanted = boxes.filter(function (b) { return b.checked; }).map(function (b) { return b.value; });
     var words = fold(search.value).split(" ").filter(function (w) { return w !== ""; });
     var counts = Object.create(null);
-    var visible = 0;
-    for (var r = 0; r < rows.length; r++) {
-      var row = rows[r], ok = true;
+    matching = [];
+    for (var r = 0; r < order.length; r++) {
+      var row = order[r], ok = true;
       for (var w = 0; ok && w < wanted.length; w++) { ok = row.set[wanted[w]] === true; }
       for (var s = 0; ok && s < words.length; s++) { ok = row.text.indexOf(words[s]) >= 0; }
-      if (row.tr.hidden === ok) { row.tr.hidden = !ok; }
       if (ok) {
-        visible++;
+        matching.push(row);
         for (var t = 0; t < row.tokens.length; t++) { counts[row.tokens[t]] = (counts[row.tokens[t]] || 0) + 1; }
       }
     }
-    for (var key in counters) {
-      var n = counts[key] || 0;
-      counters[key].textContent = "(" + n + ")";
-      counters[key].parentNode.className = n ? "" : "zero";
+    var byName = Object.create(null);
+    for (var key in counts) { byName[data.terms[key]] = counts[key]; }
+    for (var name in counters) {
+      var n = byName[name] || 0;
+      counters[name].textContent = "(" + n + ")";
+      counters[name].parentNode.className = n ? "" : "zero";
     }
-    shown.textContent = visible + " of " + rows.length + " configurations shown";
-    document.body.setAttribute("data-filtered", String(visible));
+    shown.textContent = matching.length + " of " + rows.length + " configurations match";
+    body.textContent = "";
+    drawn = 0;
+    drawMore();
+    document.body.setAttribute("data-filtered", String(matching.length));
     if (updateHash) { writeHash(); }
   }
 
   panel.addEventListener("change", function () { apply(true); });
   search.addEventListener("input", function () { apply(true); });
+  more.addEventListener("click", drawMore);
   clear.addEventListener("click", function () {
     boxes.forEach(function (b) { b.checked = false; });
     search.value = "";
@@ -96,19 +141,19 @@
   Array.prototype.forEach.call(heads, function (head, col) {
     head.title = "sort by this column";
     head.tabIndex = 0;
+    function value(row) { return col === 0 ? row.id + "#" + row.config : row.cells[col - 1]; }
     function sort() {
       var up = head.getAttribute("data-dir") !== "up";
       Array.prototype.forEach.call(heads, function (h) { h.removeAttribute("data-dir"); });
       head.setAttribute("data-dir", up ? "up" : "down");
-      var keyed = rows.map(function (row) { return [row.tr.cells[col].textContent, row]; });
-      keyed.sort(function (a, b) {
-        var n = Number(a[0]) - Number(b[0]);
-        var d = isNaN(n) || a[0] === "" || b[0] === "" ? a[0].localeCompare(b[0]) : n;
+      order.sort(function (a, b) {
+        var x = value(a), y = value(b);
+        var n = Number(x) - Number(y);
+        var d = isNaN(n) || x === "" || y === "" ? x.localeCompare(y) : n;
+        d = d || a.position - b.position;
         return up ? d : -d;
       });
-      var fragment = document.createDocumentFragment();
-      keyed.forEach(function (pair) { fragment.appendChild(pair[1].tr); });
-      body.appendChild(fragment);
+      apply(false);
     }
     head.addEventListener("click", sort);
     head.addEventListener("keydown", function (e) { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); sort(); } });

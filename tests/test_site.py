@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+import json
 import re
 import subprocess
 import sys
@@ -22,7 +23,7 @@ from kdtaxonomy.catalog import Catalog, load_catalog
 from kdtaxonomy.cli import app
 from kdtaxonomy.lookup import FACETS
 from kdtaxonomy.render.figures import Bar, bar_chart_svg, stage_svg
-from kdtaxonomy.render.site import MARKER, SiteError, SiteReport, build_site, site_script
+from kdtaxonomy.render.site import MARKER, METHOD_COLUMNS, SiteError, SiteReport, build_site, site_script
 from kdtaxonomy.render.site_results import reported_charts
 from kdtaxonomy.schema import step_terms
 from tests.conftest import CATALOG, FIXTURES, make_catalog
@@ -39,7 +40,9 @@ class Page(HTMLParser):
         self.rows: dict[str, int] = {}
         self.handlers: list[str] = []
         self.tags: dict[str, int] = {}
+        self.data: list[str] = []
         self._script: list[str] | None = None
+        self._is_data = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         attr = dict(attrs)
@@ -54,10 +57,11 @@ class Page(HTMLParser):
             self.rows[key] = self.rows.get(key, 0) + 1
         if tag == "script":
             self._script = []
+            self._is_data = attr.get("type") == "application/json"
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "script" and self._script is not None:
-            self.scripts.append("".join(self._script))
+            (self.data if self._is_data else self.scripts).append("".join(self._script))
             self._script = None
 
     def handle_data(self, data: str) -> None:
@@ -87,7 +91,11 @@ def test_pages(site: SiteReport, catalog: Catalog) -> None:
     assert (out / "results.html").is_file() and (out / MARKER).is_file()
     index = parse(site.index)
     assert index.rows["survey-row"] == 18
-    assert index.rows["method-row"] == len(catalog.index.rows) == len(list(catalog.configurations()))
+    assert (
+        len(json.loads(index.data[0])["rows"])
+        == len(catalog.index.rows)
+        == len(list(catalog.configurations()))
+    )
 
 
 def test_local_links_resolve(site: SiteReport) -> None:
@@ -136,12 +144,15 @@ def test_catalog_text_is_escaped(tmp_path: Path) -> None:
             assert page.scripts == [site_script("method")]
         else:
             assert page.scripts == []
-        assert text.count("<script") == len(page.scripts)
+        assert text.count("<script") == len(page.scripts) + len(page.data)
         lowered = text.lower()
         assert "<img" not in lowered
         # the only SVG elements are the site's own figures
         assert lowered.count("<svg") == lowered.count('<svg xmlns="http://www.w3.org/2000/svg" class="figure')
         assert page.handlers == []  # no element carries an event-handler attribute
+        for blob in page.data:  # embedded JSON: no raw < > & that could end its element
+            assert not set("<>&") & set(blob)
+            json.loads(blob)
         assert "<iframe" not in lowered
         assert 'href="javascript:' not in lowered
         assert "<b>" not in lowered
@@ -202,14 +213,18 @@ def test_index_figures_and_filters(site: SiteReport, catalog: Catalog) -> None:
     for _facet, step, term in boxes:
         n = sum(term in step_terms(config, step) for _, config in pairs)
         assert f'data-count="{step}:{term}">({n})</span>' in text
-    # each row carries the facet tokens its filters read
-    rows = re.findall(r'data-id="([^"]+)" data-config="([^"]+)" data-terms="([^"]*)"', text)
-    assert len(rows) == len(pairs)
+    # the embedded data gives each row the facet tokens its filters read and the CLI's search text
+    (blob,) = page.data
+    data = json.loads(blob)
+    assert len(data["rows"]) == len(pairs)
     by_key = {(e.id, c.name): c for e, c in pairs}
-    for entry_id, name, tokens in rows:
+    for i, (entry_index, name, cells, tokens, text) in enumerate(data["rows"]):
+        entry_id = data["entries"][entry_index][0]
         config = by_key[(entry_id, name)]
         want = {f"{s}:{t}" for steps in FACETS.values() for s in steps for t in step_terms(config, s)}
-        assert set(tokens.split()) == want
+        assert {data["terms"][t] for t in tokens} == want
+        assert text == catalog.index.text[i] and len(cells) == len(METHOD_COLUMNS)
+        assert data["entries"][entry_index][2] == catalog.index.entry_text[entry_id]
 
 
 def csp(page: str) -> str:

@@ -119,7 +119,7 @@ def expected(catalog: Catalog, **facets: Any) -> list[tuple[str, str]]:
 
 
 def test_knowledge_filter_shows_what_kdtax_list_returns(
-    visit: Visit, site: SiteReport, runner: CliRunner
+    visit: Visit, site: SiteReport, runner: CliRunner, catalog: Catalog
 ) -> None:
     listed = runner.invoke(
         app, ["--catalog", str(CATALOG), "list", "--knowledge=mutual-information", "--format", "json"]
@@ -132,10 +132,7 @@ def test_knowledge_filter_shows_what_kdtax_list_returns(
     page.wait_for_selector("body[data-ready='1']")
     page.check("input[value='knowledge:mutual-information']")
     assert visit.shown() == cli and len(cli) >= 3
-    assert (
-        page.text_content("#shown")
-        == f"{len(cli)} of {len(page.query_selector_all('#methods tbody tr'))} configurations shown"
-    )
+    assert page.text_content("#shown") == f"{len(cli)} of {len(catalog.index.rows)} configurations match"
     assert page.url.endswith("#knowledge=mutual-information")  # the filtered view is a link
     visit.shot("index-filtered-mutual-information")
     assert visit.errors == [] and visit.dialogs == []
@@ -277,8 +274,10 @@ def test_malicious_fixture_executes_nothing(visit: Visit, tmp_path: Path) -> Non
         assert page.title() != "pwned"
         # nothing from the catalog became an element: no images, frames, or extra scripts
         assert page.eval_on_selector_all("img, iframe, object, embed", "xs => xs.length") == 0
-        scripts = page.eval_on_selector_all("script", "xs => xs.length")
+        scripts = page.eval_on_selector_all("script:not([type='application/json'])", "xs => xs.length")
         assert scripts == (1 if path == report.index or path.parent.name == "methods" else 0)
+        data = page.eval_on_selector_all("script[type='application/json']", "xs => xs.length")
+        assert data == (1 if path == report.index else 0)
     page = visit.open(report.out_dir / "methods" / "malicious-text.html")
     assert "<script>alert('x')</script> Distillation" in page.text_content("h1")
     visit.shot("malicious-text")
@@ -286,3 +285,27 @@ def test_malicious_fixture_executes_nothing(visit: Visit, tmp_path: Path) -> Non
     page.fill("#search", "alert")
     assert {i for i, _ in visit.shown()} == {"malicious-text"}
     assert visit.dialogs == [] and visit.errors == []
+
+
+def test_large_catalog_draws_rows_a_page_at_a_time(visit: Visit, tmp_path: Path) -> None:
+    from benchmarks.generated_catalog import write_generated_catalog
+
+    big = load_catalog(write_generated_catalog(100, tmp_path / "big"), use_cache=False)
+    report = build_site(big, tmp_path / "site", reproduced={})
+    total = len(big.index.rows)
+    assert total > 200
+    page = visit.open(report.index)
+    page.wait_for_selector("body[data-ready='1']")
+    assert len(visit.shown()) == 100
+    assert page.text_content("#more") == f"Show 100 more ({total - 100} not shown)"
+    while page.is_visible("#more"):
+        page.click("#more")
+    assert visit.shown() == expected(big)
+    page.check("input[value='knowledge:mutual-information']")
+    want = expected(big, knowledge="mutual-information")
+    drawn = visit.shown()
+    assert drawn == want[:100]
+    if len(want) > 100:
+        page.click("#more")
+        assert visit.shown() == want[:200]
+    assert visit.errors == []

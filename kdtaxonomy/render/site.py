@@ -76,13 +76,16 @@ class SiteReport:
 def _environment() -> Any:
     import jinja2
 
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(template_dir())),
         autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    # |tojson escapes <, >, & and ' as \u00XX, so embedded data can never close its <script> element
+    env.policies["json.dumps_kwargs"] = {"separators": (",", ":"), "ensure_ascii": False}
+    return env
 
 
 SCRIPTS = {"index": "site_index.js", "method": "site_copy.js"}
@@ -262,24 +265,33 @@ def _facet_panel(catalog: Catalog, counts: dict[tuple[str, str], int]) -> list[d
     return panel
 
 
-def _method_rows(catalog: Catalog) -> list[dict[str, Any]]:
-    """Rows of the methods table with the data its filters read (facet tokens, folded search text)."""
+def _methods_data(catalog: Catalog) -> dict[str, Any]:
+    """The methods table as compact data for the index page's script (embedded as JSON, never as markup).
+
+    ``entries``: per entry ``[id, title, folded text]``; ``terms``: the ``step:term`` values of the facet
+    filters; ``rows``: per configuration ``[entry index, configuration, cells, term indices, folded text]``.
+    The folded texts are what ``kdtax list --search`` searches, so the page's search matches the CLI's.
+    """
     index = catalog.index
     facet_steps = {s for steps in FACETS.values() for s in steps}
-    rows = []
+    terms: dict[str, int] = {}
+    entries: dict[str, int] = {}
+    entry_rows: list[list[str]] = []
+    rows: list[list[Any]] = []
     for i, row in enumerate(index.rows):
-        tokens = [f"{s}:{t}" for s, terms in index.steps[i].items() if s in facet_steps for t in terms]
-        rows.append(
-            {
-                "id": row["id"],
-                "configuration": row["configuration"],
-                "title": row.get("title", ""),
-                "cells": [cell(row.get(key)) for key, _ in METHOD_COLUMNS],
-                "terms": " ".join(tokens),
-                "text": f"{index.entry_text.get(row['id'], '')} {index.text[i]}",
-            }
-        )
-    return rows
+        entry_id = row["id"]
+        if entry_id not in entries:
+            entries[entry_id] = len(entry_rows)
+            entry_rows.append([entry_id, str(row.get("title", "")), index.entry_text.get(entry_id, "")])
+        tokens = [
+            terms.setdefault(f"{s}:{t}", len(terms))
+            for s, values in index.steps[i].items()
+            if s in facet_steps
+            for t in values
+        ]
+        cells = [cell(row.get(key)) for key, _ in METHOD_COLUMNS]
+        rows.append([entries[entry_id], row["configuration"], cells, tokens, index.text[i]])
+    return {"entries": entry_rows, "terms": list(terms), "rows": rows}
 
 
 def _check_target(out_dir: Path) -> None:
@@ -375,7 +387,7 @@ def _write_pages(
         figures=figure_context(vocab, counts),
         tables=tables,
         columns=[header for _, header in METHOD_COLUMNS],
-        methods=_method_rows(catalog),
+        methods=_methods_data(catalog),
         facets=_facet_panel(catalog, counts),
         n_entries=len(catalog),
         n_configs=len(pairs),
