@@ -26,18 +26,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from benchmarks.browser import CHROMIUM, FLAGS  # noqa: E402
 from benchmarks.generated_catalog import write_generated_catalog  # noqa: E402
 
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    "--no-first-run",
-]
 FILTER_JS = """
 () => new Promise(resolve => {
   const box = document.querySelector("input[value='knowledge:mutual-information']");
@@ -90,7 +81,7 @@ def main() -> None:
     )
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--entries", type=int, default=10_000)
-    parser.add_argument("--chromium", default="/usr/bin/chromium")
+    parser.add_argument("--chromium", default=str(CHROMIUM))
     args = parser.parse_args()
     cache = tempfile.mkdtemp(prefix="kdtax-cache-")
     os.environ["KDTAX_CACHE_DIR"] = cache

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from benchmarks.browser import CHROMIUM, FLAGS
 from kdtaxonomy.catalog import Catalog, load_catalog
 from kdtaxonomy.cli import app
 from kdtaxonomy.lookup import FACETS
@@ -22,20 +23,8 @@ from kdtaxonomy.render.site import SiteReport, build_site
 from tests.conftest import CATALOG, FIXTURES, make_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = Path(os.environ.get("KDTAX_CHROMIUM", "/usr/bin/chromium"))
 REQUIRED = os.environ.get("KDTAX_REQUIRE_BROWSER") == "1"
 SHOTS = Path(os.environ.get("KDTAX_ARTIFACTS", ROOT / "test-artifacts")) / "screenshots"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    "--no-first-run",
-]
-"""Without the network flags Chromium keeps trying to reach Google's hosts, which this machine refuses."""
 
 
 def _unavailable(reason: str) -> None:
