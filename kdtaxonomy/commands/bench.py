@@ -263,6 +263,7 @@ def run_job(job: Job, common: dict[str, Any], target: Any = None, progress: Any 
         "seed": job.seed,
         "device": common["device"],
         "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),  # CPU results depend on it (reduction order)
         "settings": common["settings"],
     }
     return record
