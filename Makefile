@@ -35,6 +35,7 @@ bench: install
 	$(BIN)/python benchmarks/cli_latency.py
 	$(BIN)/python benchmarks/losses.py 2>/dev/null
 	$(BIN)/python benchmarks/training_step.py 2>/dev/null
+	$(BIN)/python benchmarks/site_build.py
 
 clean:
 	rm -rf $(VENV) build dist site .pytest_cache .mypy_cache .ruff_cache

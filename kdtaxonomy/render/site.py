@@ -200,7 +200,7 @@ class _Topologies:
                 note = ""
             except ValueError as exc:
                 note = f"This topology cannot run: {exc}"
-            label = f"Teacher-student topology of {entry.id}#{config.name}"
+            label = "Teacher-student topology: " + "; ".join(f"{u} -> {v}" for u, v in graph.edges)
             self._svg[key] = (topology_svg(graph, label), note)
         svg, note = self._svg[key]
         return svg, note
