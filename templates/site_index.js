@@ -2,7 +2,7 @@
   "use strict";
   /* The methods table of index.html, drawn from the JSON data block #methods-data (text only: every cell is
      set with textContent, every link from a validated id). One filter per facet of `kdtax list` (values
-     combine with AND, as its options do), full-text search (every word must occur, as `kdtax list --search`),
+     combine with AND, as its options do), dataset and year filters, full-text search (every word must occur, as `kdtax list --search`),
      live counts per facet value, sortable columns, rows drawn a page at a time, and the state kept in the
      URL fragment (#knowledge=...&search=...). */
   var PAGE = 100;
@@ -13,8 +13,11 @@
   var shown = document.getElementById("shown");
   var clear = document.getElementById("clear");
   var more = document.getElementById("more");
+  var dataset = document.getElementById("dataset");
+  var yearFrom = document.getElementById("year-from");
+  var yearTo = document.getElementById("year-to");
   var source = document.getElementById("methods-data");
-  if (!table || !panel || !tools || !search || !shown || !clear || !more || !source) { return; }
+  if (!table || !panel || !tools || !search || !shown || !clear || !more || !source || !dataset || !yearFrom || !yearTo) { return; }
   var body = table.tBodies[0];
   var data = JSON.parse(source.textContent);
 
@@ -27,7 +30,8 @@
     r[3].forEach(function (t) { set[data.terms[t]] = true; });
     return {
       id: entry[0], title: entry[1], config: r[1], cells: r[2], tokens: r[3], set: set,
-      text: entryText[r[0]] + " " + fold(r[4]), position: position
+      text: entryText[r[0]] + " " + fold(r[4]), position: position, year: r[5],
+      datasets: r[6].map(fold)
     };
   });
   var boxes = Array.prototype.slice.call(panel.querySelectorAll("input[type=checkbox]"));
@@ -75,6 +79,8 @@
       if (b.checked) { parts.push(encodeURIComponent(b.name) + "=" + encodeURIComponent(b.value.split(":")[1])); }
     });
     if (search.value) { parts.push("search=" + encodeURIComponent(search.value)); }
+    if (dataset.value) { parts.push("dataset=" + encodeURIComponent(dataset.value)); }
+    if (yearFrom.value || yearTo.value) { parts.push("year=" + encodeURIComponent(yearFrom.value + "-" + yearTo.value)); }
     var url = parts.length ? "#" + parts.join("&") : location.pathname + location.search;
     try { history.replaceState(null, "", url); } catch (e) { /* some browsers refuse it on file:// */ }
   }
@@ -87,6 +93,13 @@
       if (eq < 0) { return; }
       var key = decodeURIComponent(part.slice(0, eq)), value = decodeURIComponent(part.slice(eq + 1));
       if (key === "search") { search.value = value; return; }
+      if (key === "dataset") { dataset.value = value; return; }
+      if (key === "year") {
+        var range = value.split("-");
+        yearFrom.value = range[0] || "";
+        yearTo.value = range.length > 1 ? range[1] : range[0] || "";
+        return;
+      }
       boxes.forEach(function (b) {
         if (b.name === key && b.value.split(":")[1] === value) { b.checked = true; }
       });
@@ -96,12 +109,17 @@
   function apply(updateHash) {
     var wanted = boxes.filter(function (b) { return b.checked; }).map(function (b) { return b.value; });
     var words = fold(search.value).split(" ").filter(function (w) { return w !== ""; });
+    var needle = fold(dataset.value.trim());
+    var low = yearFrom.value ? Number(yearFrom.value) : -Infinity;
+    var high = yearTo.value ? Number(yearTo.value) : Infinity;
     var counts = Object.create(null);
     matching = [];
     for (var r = 0; r < order.length; r++) {
       var row = order[r], ok = true;
       for (var w = 0; ok && w < wanted.length; w++) { ok = row.set[wanted[w]] === true; }
       for (var s = 0; ok && s < words.length; s++) { ok = row.text.indexOf(words[s]) >= 0; }
+      ok = ok && row.year >= low && row.year <= high;
+      if (ok && needle) { ok = row.datasets.some(function (d) { return d.indexOf(needle) >= 0; }); }
       if (ok) {
         matching.push(row);
         for (var t = 0; t < row.tokens.length; t++) { counts[row.tokens[t]] = (counts[row.tokens[t]] || 0) + 1; }
@@ -123,16 +141,18 @@
   }
 
   panel.addEventListener("change", function () { apply(true); });
-  search.addEventListener("input", function () { apply(true); });
+  [search, dataset, yearFrom, yearTo].forEach(function (input) {
+    input.addEventListener("input", function () { apply(true); });
+  });
   more.addEventListener("click", drawMore);
   clear.addEventListener("click", function () {
     boxes.forEach(function (b) { b.checked = false; });
-    search.value = "";
+    search.value = dataset.value = yearFrom.value = yearTo.value = "";
     apply(true);
   });
   window.addEventListener("hashchange", function () {
     boxes.forEach(function (b) { b.checked = false; });
-    search.value = "";
+    search.value = dataset.value = yearFrom.value = yearTo.value = "";
     readHash();
     apply(false);
   });

@@ -218,12 +218,13 @@ def test_index_figures_and_filters(site: SiteReport, catalog: Catalog) -> None:
     data = json.loads(blob)
     assert len(data["rows"]) == len(pairs)
     by_key = {(e.id, c.name): c for e, c in pairs}
-    for i, (entry_index, name, cells, tokens, text) in enumerate(data["rows"]):
+    for i, (entry_index, name, cells, tokens, text, year, datasets) in enumerate(data["rows"]):
         entry_id = data["entries"][entry_index][0]
         config = by_key[(entry_id, name)]
         want = {f"{s}:{t}" for steps in FACETS.values() for s in steps for t in step_terms(config, s)}
         assert {data["terms"][t] for t in tokens} == want
         assert text == catalog.index.text[i] and len(cells) == len(METHOD_COLUMNS)
+        assert year == catalog.index.rows[i]["year"] and datasets == list(config.datasets)
         assert data["entries"][entry_index][2] == catalog.index.entry_text[entry_id]
 
 

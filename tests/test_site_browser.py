@@ -192,6 +192,25 @@ def test_search_finds_a_method_by_a_word_of_its_title(
     assert visit.errors == []
 
 
+def test_dataset_and_year_filters_match_the_cli(visit: Visit, site: SiteReport, catalog: Catalog) -> None:
+    page = visit.open(site.index)
+    page.wait_for_selector("body[data-ready='1']")
+    page.fill("#dataset", "cifar")
+    assert visit.shown() == expected(catalog, dataset="cifar") and visit.shown()
+    page.fill("#year-from", "2018")
+    page.fill("#year-to", "2020")
+    want = expected(catalog, dataset="cifar", year="2018-2020")
+    assert visit.shown() == want and 0 < len(want) < len(expected(catalog, dataset="cifar"))
+    assert page.url.endswith("#dataset=cifar&year=2018-2020")
+    page.fill("#dataset", "")
+    page.fill("#year-to", "")
+    assert visit.shown() == expected(catalog, year="2018-")
+    page = visit.open(site.index, "#year=2019&knowledge=relations")
+    page.wait_for_selector("body[data-ready='1']")
+    assert visit.shown() == expected(catalog, year="2019", knowledge="relations")
+    assert visit.errors == []
+
+
 def test_fragment_restores_filters(visit: Visit, site: SiteReport, catalog: Catalog) -> None:
     page = visit.open(site.index, "#knowledge=mutual-information&search=student")
     page.wait_for_selector("body[data-ready='1']")
