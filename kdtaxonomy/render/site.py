@@ -291,7 +291,9 @@ def _methods_data(catalog: Catalog) -> dict[str, Any]:
         ]
         cells = [cell(row.get(key)) for key, _ in METHOD_COLUMNS]
         datasets = [str(d) for d in row.get("datasets") or []]
-        rows.append([entries[entry_id], row["configuration"], cells, tokens, index.text[i], row["year"], datasets])
+        rows.append(
+            [entries[entry_id], row["configuration"], cells, tokens, index.text[i], row["year"], datasets]
+        )
     return {"entries": entry_rows, "terms": list(terms), "rows": rows}
 
 
