@@ -262,6 +262,11 @@ def test_parallel_jobs_give_the_serial_results_at_the_same_thread_count_and_iden
         args = ["bench", *ids, "--seeds", "2", *TINY, "--results", str(results), "--jobs", str(jobs)]
         out = runner.invoke(app, [*args, "--format", "json"])
         assert out.exit_code == 0, out.output
+        for seed in range(2):  # one line per finished run while the bench goes on
+            assert (
+                f"done jung2020-asc-audio-tagging#before-code seed {seed}: teacher " in out.output
+                and "(same run as jung2020-asc-audio-tagging#codecat)" in out.output
+            )
         runs = {}
         for path in results.rglob("seed-*.json"):
             data = json.loads(path.read_text())

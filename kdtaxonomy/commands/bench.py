@@ -93,6 +93,7 @@ def run_bench(
             return _error(f"{entry_id}#{name}: recipe: {exc}")
 
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from kdtaxonomy.train import TrainingError, init_distributed
@@ -154,7 +155,10 @@ def run_bench(
         def finish(record: dict[str, Any]) -> None:
             label = f"{record['id']}#{record['configuration']} seed {record['seed']}"
             if record["status"] != "ok":
-                progress.console.print(f"[red]failed[/red] {label}: {record.get('error', '')}")
+                error = escape(f"{label}: {record.get('error', '')}")
+                progress.console.print(f"[red]failed[/red] {error}", markup=True)
+            else:
+                progress.console.print(run_line(label, record), markup=False, highlight=False, soft_wrap=True)
             atomic_write_text(
                 result_path(results_dir, record["id"], record["configuration"], record["seed"]),
                 json.dumps(record, indent=2, default=str) + "\n",
@@ -267,6 +271,18 @@ def run_job(job: Job, common: dict[str, Any], target: Any = None, progress: Any 
         "settings": common["settings"],
     }
     return record
+
+
+def run_line(label: str, record: dict[str, Any]) -> str:
+    """One line per finished run: its accuracies and wall time (or the run it shares)."""
+    parts = []
+    for name, key in (("teacher", "teacher_accuracy"), ("alone", "student_baseline_accuracy"),
+                      ("distilled", "student_accuracy")):  # fmt: skip
+        value = record.get(key)
+        parts.append(f"{name} {value:.2f}" if isinstance(value, int | float) else f"{name} -")
+    shared = record.get("same_run_as")
+    when = f"same run as {shared}" if shared else f"{float(record.get('wall_seconds') or 0):.1f} s"
+    return f"done {label}: {', '.join(parts)} ({when})"
 
 
 def shared_record(job: Job, source: dict[str, Any]) -> dict[str, Any]:
