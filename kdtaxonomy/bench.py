@@ -14,8 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-RESULT_FORMAT = "kdtax-bench/1"
-"""Value of the ``format`` key of every results file."""
+from kdtaxonomy.stats import Welch as Welch  # re-exported: agg.welch.p
+from kdtaxonomy.stats import welch
+
+RESULT_FORMAT = "kdtax-bench/2"
+"""Value of the ``format`` (and ``protocol``) key of every results file: budgets in optimizer steps, cosine
+decay, model selection on a stratified validation split, the test set read once, a matched student alone
+(the same pipeline with ``knowledge=[]``, paired by seed) and a fixed thread count (BENCHMARKS.md)."""
 
 ACCURACY_FIELDS = ("teacher_accuracy", "student_baseline_accuracy", "student_accuracy")
 
@@ -45,70 +50,9 @@ def stdev(values: list[float]) -> float | None:
     return math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1))
 
 
-def _betacf(a: float, b: float, x: float) -> float:
-    """Continued fraction of the incomplete beta function (modified Lentz)."""
-    tiny = 1e-300
-    qab, qap, qam = a + b, a + 1.0, a - 1.0
-    c, d = 1.0, 1.0 - qab * x / qap
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, 500):
-        m2 = 2 * m
-        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
-        d = 1.0 + aa * d
-        d = 1.0 / (d if abs(d) > tiny else tiny)
-        c = 1.0 + aa / c
-        c = c if abs(c) > tiny else tiny
-        h *= d * c
-        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
-        d = 1.0 + aa * d
-        d = 1.0 / (d if abs(d) > tiny else tiny)
-        c = 1.0 + aa / c
-        c = c if abs(c) > tiny else tiny
-        delta = d * c
-        h *= delta
-        if abs(delta - 1.0) < 1e-15:
-            break
-    return h
-
-
-def betainc(a: float, b: float, x: float) -> float:
-    """Regularized incomplete beta function I_x(a, b)."""
-    if x <= 0.0:
-        return 0.0
-    if x >= 1.0:
-        return 1.0
-    front = math.exp(
-        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
-    )
-    if x < (a + 1.0) / (a + b + 2.0):
-        return front * _betacf(a, b, x) / a
-    return 1.0 - front * _betacf(b, a, 1.0 - x) / b
-
-
-def student_t_two_sided_p(t: float, df: float) -> float:
-    """Two-sided p-value of Student's t distribution with ``df`` (real) degrees of freedom."""
-    return betainc(df / 2.0, 0.5, df / (df + t * t))
-
-
-@dataclass(frozen=True)
-class Welch:
-    t: float
-    df: float
-    p: float
-
-
 def welch_t_test(a: list[float], b: list[float]) -> Welch | None:
-    """Welch's unequal-variance t-test of mean(a) vs mean(b); None when undefined (n < 2 or no variance)."""
-    if len(a) < 2 or len(b) < 2:
-        return None
-    va, vb = (stdev(a) or 0.0) ** 2 / len(a), (stdev(b) or 0.0) ** 2 / len(b)
-    se2 = va + vb
-    if se2 <= 0.0:
-        return None
-    t = ((sum(a) / len(a)) - (sum(b) / len(b))) / math.sqrt(se2)
-    df = se2**2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
-    return Welch(t=t, df=df, p=student_t_two_sided_p(t, df))
+    """Welch's unequal-variance t-test of mean(a) vs mean(b) (:func:`kdtaxonomy.stats.welch`)."""
+    return welch(a, b)
 
 
 # -- results files ------------------------------------------------------------------------------------------

@@ -451,6 +451,36 @@ _table_command("student", "Student modeling of every configuration (survey Secti
 _table_command("results", "Reported results with their sources, beside reproduced ones when they exist.")
 
 
+@table_app.command("benchmark")
+def table_benchmark_command(
+    regime: Annotated[str | None, typer.Option("--regime", help="Only this regime (default: all).")] = None,
+    results: Annotated[
+        Path | None,
+        typer.Option(
+            "--results", help="Results folder holding suite/ (default: results/ of the repository)."
+        ),
+    ] = None,
+    fmt: Annotated[TableFormat, typer.Option("--format", help="Output format.")] = TableFormat.md,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to this file.")] = None,
+) -> None:
+    """The benchmark suite: distilled vs. student alone paired over seeds, beside the published gains."""
+    from kdtaxonomy.bench import default_results_dir
+    from kdtaxonomy.benchmark_table import build, only_regime, render
+
+    folder = results or default_results_dir()
+    table = build(folder)
+    for problem in table.problems:
+        sys.stderr.write(f"warning: {problem}\n")
+    if not table.rows:
+        fail(f"no benchmark-suite results under {folder / 'suite'} (suite/<regime>/<method>/seed-<s>.json)")
+    if regime is not None:
+        known = sorted({r.regime for r in table.rows})
+        if regime not in known:
+            fail(f"--regime: unknown regime {regime!r}; known regimes: {', '.join(known)}")
+        table = only_regime(table, regime)
+    emit(render(table, fmt.value), output)
+
+
 class TrainFormat(StrEnum):
     table = "table"
     json = "json"
@@ -485,6 +515,12 @@ def train_command(
     ] = None,
     teacher_epochs: Annotated[
         int | None, typer.Option("--teacher-epochs", min=1, help="Epochs of each teacher.")
+    ] = None,
+    steps: Annotated[
+        int | None, typer.Option("--steps", min=1, help="Optimizer steps of the student and baseline.")
+    ] = None,
+    teacher_steps: Annotated[
+        int | None, typer.Option("--teacher-steps", min=1, help="Optimizer steps of each teacher.")
     ] = None,
     max_steps: Annotated[
         int | None, typer.Option("--max-steps", min=1, help="Cap optimizer steps per model.")
@@ -521,6 +557,8 @@ def train_command(
         data_root=data_root,
         epochs=epochs,
         teacher_epochs=teacher_epochs,
+        steps=steps,
+        teacher_steps=teacher_steps,
         max_steps=max_steps,
         batch_size=batch_size,
         device=device.value,
@@ -768,7 +806,10 @@ def bench_command(
     config: Annotated[
         str | None, typer.Option("--config", help="Only this configuration (default: all of each id).")
     ] = None,
-    seeds: Annotated[int, typer.Option("--seeds", min=1, help="Seeds 0..S-1 per configuration.")] = 3,
+    seeds: Annotated[
+        int | None,
+        typer.Option("--seeds", min=1, help="Seeds 0..S-1 per configuration (default 3; suite 10, quick 3)."),
+    ] = None,
     dataset: Annotated[
         str | None, typer.Option("--dataset", help="Dataset key (default: each recipe's, mnist1d).")
     ] = None,
@@ -799,13 +840,58 @@ def bench_command(
     ] = False,
     jobs: Annotated[
         int,
-        typer.Option(
-            "--jobs", "-j", min=1, help="Runs in parallel worker processes, each with cpu_count/jobs threads."
-        ),
+        typer.Option("--jobs", "-j", min=1, help="Runs in parallel worker processes (each with --threads)."),
     ] = 1,
+    threads: Annotated[
+        int,
+        typer.Option("--threads", min=1, help="Torch threads per run (fixed: CPU numbers depend on it)."),
+    ] = 1,
+    steps: Annotated[
+        int | None, typer.Option("--steps", min=1, help="Optimizer steps of the student and baseline.")
+    ] = None,
+    teacher_steps: Annotated[
+        int | None, typer.Option("--teacher-steps", min=1, help="Optimizer steps of each teacher.")
+    ] = None,
+    suite: Annotated[
+        str | None,
+        typer.Option("--suite", help="Run a benchmark suite ('standard': every method x every regime)."),
+    ] = None,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Suite: 3 seeds and budgets / 4 (same code path), results/quick/.")
+    ] = False,
+    regime: Annotated[
+        list[str] | None, typer.Option("--regime", help="Suite: only this regime (repeatable).")
+    ] = None,
+    method: Annotated[
+        list[str] | None, typer.Option("--method", help="Suite: only this method (repeatable).")
+    ] = None,
 ) -> None:
-    """Benchmark configurations over seeds; one results file per run, aggregates (mean, std, Welch p)."""
+    """Benchmark configurations (or the standard suite) over paired seeds under protocol kdtax-bench/2."""
     from kdtaxonomy.commands.bench import run_bench
+
+    if suite is not None:
+        if suite != "standard":
+            fail(f"--suite {suite!r}: the known suite is 'standard'")
+        if ids or run_all or config:
+            fail("--suite runs its own methods; give no IDs, --all or --config with it")
+        from kdtaxonomy.commands.suite import run_suite
+
+        code = run_suite(
+            seeds=seeds or (3 if quick else 10),
+            quick=quick,
+            regimes=list(regime or []),
+            methods=list(method or []),
+            jobs=jobs,
+            threads=threads,
+            device=device.value,
+            results_dir=results,
+            skip_done=skip_done,
+        )
+        if code:
+            raise typer.Exit(code)
+        return
+    if quick or regime or method:
+        fail("--quick, --regime and --method go with --suite standard")
 
     params: dict[str, Any] = {}
     for item in dataset_param or []:
@@ -818,7 +904,7 @@ def bench_command(
         list(ids or []),
         run_all=run_all,
         config=config,
-        seeds=seeds,
+        seeds=seeds or 3,
         dataset=dataset,
         device=device.value,
         epochs=epochs,
@@ -829,6 +915,9 @@ def bench_command(
         fmt=fmt.value,
         skip_done=skip_done,
         jobs=jobs,
+        threads=threads,
+        steps=steps,
+        teacher_steps=teacher_steps,
     )
     if code:
         raise typer.Exit(code)

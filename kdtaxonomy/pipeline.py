@@ -134,7 +134,7 @@ class Distiller:
 
     def build_cache(self, data: ArrayData, batch_size: int = 512) -> None:
         """Compute the teachers' outputs once for every row of ``data`` (frozen teachers, fixed inputs)."""
-        if self.mutual or not self.teachers:
+        if self.mutual or not self.teachers or not self.knowledge:
             return
         chunks: list[list[Features]] = []
         for start in range(0, len(data), batch_size):
@@ -191,9 +191,13 @@ class Distiller:
             if epoch != self._augment_epoch:
                 self._augment_epoch = epoch
                 self._generator.manual_seed(self._seed * 1_000_003 + epoch)
-            for key in {self.student_view, *self.teacher_views}:
-                for part in key.split("+"):
-                    batch[part] = self.augment(batch[part], self._generator)
+            # every view gets the same random draws, so a teacher sees the student's augmentation of its
+            # own view of the sample
+            state = self._generator.get_state()
+            parts = sorted({p for key in (self.student_view, *self.teacher_views) for p in key.split("+")})
+            for part in parts:
+                self._generator.set_state(state)
+                batch[part] = self.augment(batch[part], self._generator)
         if "row" in batch:
             batch.setdefault("index", batch["row"])
         criterion = self.construction.criterion() or F.cross_entropy
@@ -235,6 +239,10 @@ class Distiller:
         weight_decay: float = 0.0,
         optimizer: str = "adam",
         max_steps: int | None = None,
+        steps: int | None = None,
+        schedule: str = "cosine",
+        val: ArrayData | None = None,
+        eval_every: int = 100,
         seed: int = 0,
         checkpoint: Path | None = None,
         resume: bool = False,
@@ -242,7 +250,12 @@ class Distiller:
         label: str = "student",
         cache_teachers: bool = True,
     ) -> list[FitResult]:
-        """Train the student (all construction rounds); returns one :class:`FitResult` per round."""
+        """Train the student (all construction rounds); returns one :class:`FitResult` per round.
+
+        The budget is ``steps`` optimizer steps per round (else ``epochs`` epochs), with a cosine (or
+        ``constant``) learning-rate schedule; given ``val``, the student is evaluated on it every
+        ``eval_every`` steps and the best-on-validation parameters are kept (model selection).
+        """
         self._seed = seed
         self._augment_epoch = -1
         if isinstance(train, ArrayData):
@@ -275,11 +288,14 @@ class Distiller:
             )
             cfg = FitConfig(
                 epochs=epochs,
+                steps=steps,
                 batch_size=batch_size,
                 lr=lr,
                 weight_decay=weight_decay,
                 optimizer=optimizer,
                 max_steps=max_steps,
+                schedule=schedule,
+                eval_every=eval_every,
                 seed=seed + 7919 * round_index,
                 device=self.device,
                 amp=self.amp,
@@ -295,10 +311,20 @@ class Distiller:
                     batches,
                     cfg,
                     after_step=lambda: self.construction.after_step(_unwrap(self.student)),
+                    validate=None if val is None else (lambda: self.evaluate(val)),
+                    on_step=self._on_step,
                 )
             )
         self.student = self.construction.finalize(_unwrap(self.student))
         return results
+
+    def _on_step(self, step: int, steps_per_epoch: int) -> None:
+        """Tell the loss modules how far training is: epochs elapsed at the end of this step (DKD's warm-up)."""
+        elapsed = (step + 1) / max(steps_per_epoch, 1)
+        for module in self.loss_modules:
+            set_progress = getattr(module, "set_progress", None)
+            if callable(set_progress):
+                set_progress(elapsed)
 
     def evaluate(self, data: ArrayData, *, view: str | None = None) -> float:
         """Top-1 accuracy (%) of the student on ``data``."""

@@ -80,26 +80,42 @@ SIZES = ("tiny", "small", "medium", "large")
 
 
 class TrainingSpec(BaseModel):
-    """Training hyper-parameters of a recipe (defaults sized for MNIST-1D on 2 CPU cores)."""
+    """Training protocol of a recipe (``kdtax-bench/2``; defaults sized for MNIST-1D on 2 CPU cores).
+
+    Budgets are optimizer steps, with cosine learning-rate decay; a stratified validation split is carved
+    from the training rows, every model is selected on it, and the test split is read once at the end.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
-    epochs: int = Field(default=12, ge=1)
-    """Epochs of the student (and of the student-alone baseline)."""
-    teacher_epochs: int = Field(default=15, ge=1)
-    """Epochs of each teacher/assistant."""
+    steps: int = Field(default=2000, ge=1)
+    """Optimizer steps of the student (and of the student-alone baseline, which shares its pipeline)."""
+    teacher_steps: int = Field(default=2000, ge=1)
+    """Optimizer steps of each teacher/assistant."""
+    epochs: int | None = Field(default=None, ge=1)
+    """Budget of the student in epochs instead of steps (None: ``steps``)."""
+    teacher_epochs: int | None = Field(default=None, ge=1)
+    """Budget of each teacher in epochs instead of steps (None: ``teacher_steps``)."""
     batch_size: int = Field(default=128, ge=2)
-    """Mini-batch size."""
+    """Mini-batch size of the student (a size at least the number of training rows trains full-batch)."""
+    teacher_batch_size: int | None = Field(default=None, ge=2)
+    """Mini-batch size of the teachers (None: ``batch_size``)."""
     lr: float = Field(default=3e-3, gt=0)
-    """Learning rate."""
+    """Initial learning rate."""
+    schedule: Literal["cosine", "constant"] = "cosine"
+    """Learning-rate schedule over the budget: cosine decay to 0 per step, or constant."""
     weight_decay: float = Field(default=0.0, ge=0)
     """Weight decay."""
     optimizer: Literal["adam", "sgd"] = "adam"
     """Optimizer (Adam; or SGD with momentum 0.9)."""
     ce_weight: float = Field(default=1.0, ge=0)
     """Weight of the cross-entropy with the ground truth (the survey's phi in Eq. 1)."""
+    val_fraction: float = Field(default=0.1, ge=0, lt=1)
+    """Fraction of each class's training rows held out (seeded, stratified) for model selection; 0: none."""
+    eval_every: int = Field(default=100, ge=1)
+    """Steps between validation evaluations (and after the last step)."""
     max_steps: int | None = Field(default=None, ge=1)
-    """Stop each training after this many optimizer steps (for smoke tests)."""
+    """Cap every training at this many optimizer steps (smoke tests)."""
 
 
 class Recipe(BaseModel):

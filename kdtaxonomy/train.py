@@ -34,12 +34,20 @@ class TrainingError(RuntimeError):
 class FitConfig:
     """How :func:`fit` trains."""
 
-    epochs: int
+    epochs: int = 1
+    """Budget in epochs, used when ``steps`` is None."""
+    steps: int | None = None
+    """Budget in optimizer steps (protocol ``kdtax-bench/2``); the learning-rate schedule spans it."""
     batch_size: int = 128
     lr: float = 3e-3
     weight_decay: float = 0.0
     optimizer: str = "adam"
     max_steps: int | None = None
+    """A cap on the budget (smoke tests); the schedule then spans the capped budget."""
+    schedule: str = "cosine"
+    """``cosine`` (decay to 0 over the budget, per step) or ``constant``."""
+    eval_every: int = 100
+    """Steps between validation evaluations when :func:`fit` is given ``validate``."""
     seed: int = 0
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     amp: bool = False
@@ -58,6 +66,12 @@ class FitResult:
     steps: int
     losses: list[float]
     resumed_from: int = 0
+    curve: list[tuple[int, float]] = field(default_factory=list)
+    """Validation accuracy (%) after each evaluation: ``(step, accuracy)``."""
+    best_step: int | None = None
+    """Step of the selected (best-on-validation) parameters; None without validation."""
+    best_value: float | None = None
+    """Validation accuracy of the selected parameters."""
 
 
 def resolve_device(name: str) -> torch.device:
@@ -164,6 +178,34 @@ def _to(batch: dict[str, Tensor], device: torch.device) -> dict[str, Tensor]:
     return out
 
 
+def budget(cfg: FitConfig, steps_per_epoch: int) -> tuple[int, int]:
+    """``(total optimizer steps, epochs)`` of a fit: ``cfg.steps`` (else ``cfg.epochs`` whole epochs), capped
+    by ``cfg.max_steps``; the epochs are as many as the steps need."""
+    per_epoch = max(int(steps_per_epoch), 1)
+    total = int(cfg.steps) if cfg.steps is not None else int(cfg.epochs) * per_epoch
+    if cfg.max_steps is not None:
+        total = min(total, int(cfg.max_steps))
+    total = max(total, 1)
+    return total, -(-total // per_epoch)
+
+
+def cosine_factor(step: int, total: int) -> float:
+    """Learning-rate multiplier of cosine decay without restarts: ``(1 + cos(pi * step / total)) / 2``."""
+    return 0.5 * (1.0 + math.cos(math.pi * min(step, total) / max(total, 1)))
+
+
+def _batches_per_epoch(batches: Callable[[int], Iterable[Any]]) -> int:
+    first = batches(0)
+    try:
+        return len(first)  # type: ignore[arg-type]
+    except TypeError:
+        return sum(1 for _ in first)
+
+
+def _snapshot(module: nn.Module) -> dict[str, Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
 def fit(
     trainable: nn.Module,
     loss_fn: Callable[[dict[str, Tensor], int], Tensor],
@@ -171,39 +213,69 @@ def fit(
     cfg: FitConfig,
     *,
     after_step: Callable[[], None] | None = None,
+    validate: Callable[[], float] | None = None,
+    on_step: Callable[[int, int], None] | None = None,
 ) -> FitResult:
     """Train the parameters of ``trainable`` that require grad with ``loss_fn(batch, epoch)``.
 
-    ``batches(epoch)`` yields the batches of one epoch. Checkpoints (model, optimizer, scaler, counters)
-    are written atomically at the end of every epoch when ``cfg.checkpoint`` is set; with ``cfg.resume``
-    training continues after the last completed epoch (a finished checkpoint skips training).
-    A non-finite loss raises :class:`TrainingError`; the last good checkpoint is kept.
+    ``batches(epoch)`` yields the batches of one epoch. The budget is ``cfg.steps`` optimizer steps (or
+    ``cfg.epochs`` epochs), with cosine learning-rate decay per step (``cfg.schedule``). With ``validate``
+    (a function returning a validation accuracy), the model is evaluated every ``cfg.eval_every`` steps and
+    after the last one, and the best-scoring parameters (the latest among equals) are restored at the end:
+    model selection on validation only. ``on_step(step, steps_per_epoch)`` runs before each step.
+    Checkpoints (model, optimizer, scheduler, scaler, counters, selection) are written atomically at the end
+    of every epoch when ``cfg.checkpoint`` is set; with ``cfg.resume`` training continues after the last
+    completed epoch. A non-finite loss raises :class:`TrainingError`; the last good checkpoint is kept.
     """
     if cfg.device.type == "cuda":
         trainable.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # 4-D weights only
     params = [p for p in trainable.parameters() if p.requires_grad]
     if not params:
         return FitResult(0, 0, [])
+    per_epoch = _batches_per_epoch(batches)
+    total, epochs = budget(cfg, per_epoch)
     optimizer = _make_optimizer(params, cfg)
+    schedule = (lambda s: cosine_factor(s, total)) if cfg.schedule == "cosine" else (lambda s: 1.0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     use_scaler = cfg.amp and cfg.device.type == "cuda" and not torch.cuda.is_bf16_supported()
     scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
     start, steps, losses = 0, 0, []
+    curve: list[tuple[int, float]] = []
+    best: tuple[float, int, dict[str, Tensor]] | None = None
     if cfg.resume and cfg.checkpoint is not None and cfg.checkpoint.is_file():
         state = torch.load(cfg.checkpoint, map_location=cfg.device, weights_only=False)
         trainable.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
+        if "scheduler" in state:
+            scheduler.load_state_dict(state["scheduler"])
         scaler.load_state_dict(state["scaler"])
         start, steps, losses = state["epoch"], state["steps"], list(state["losses"])
+        curve = [(int(a), float(b)) for a, b in state.get("curve", [])]
+        best = state.get("best")
     resumed_from = start
+
+    def evaluate() -> None:
+        nonlocal best
+        assert validate is not None
+        value = float(validate())
+        curve.append((steps, value))
+        if best is None or value >= best[0]:
+            best = (value, steps, _snapshot(trainable))
+        trainable.train()
+
     task = None
     if cfg.progress is not None and rank() == 0:
-        task = cfg.progress.add_task(cfg.label, total=cfg.epochs, completed=start)
-    for epoch in range(start, cfg.epochs):
+        task = cfg.progress.add_task(cfg.label, total=epochs, completed=start)
+    for epoch in range(start, epochs):
+        if steps >= total:
+            break
         torch.manual_seed(cfg.seed * 1_000_003 + epoch)
         trainable.train()
-        total, count = 0.0, 0
+        running, count = 0.0, 0
         for raw in batches(epoch):
             batch = _to(raw, cfg.device)
+            if on_step is not None:
+                on_step(steps, per_epoch)
             with amp_context(cfg.device, cfg.amp):
                 loss = loss_fn(batch, epoch)
             if not torch.isfinite(loss.detach()).item():
@@ -216,14 +288,17 @@ def fit(
             scaler.scale(loss).backward()  # type: ignore[no-untyped-call]
             scaler.step(optimizer)
             scaler.update()
+            scheduler.step()
             if after_step is not None:
                 after_step()
             steps += 1
-            total += float(loss.detach())
+            running += float(loss.detach())
             count += 1
-            if cfg.max_steps is not None and steps >= cfg.max_steps:
+            if validate is not None and (steps % max(cfg.eval_every, 1) == 0 or steps >= total):
+                evaluate()
+            if steps >= total:
                 break
-        losses.append(total / max(count, 1))
+        losses.append(running / max(count, 1))
         if cfg.checkpoint is not None and rank() == 0:
             state = {
                 "epoch": epoch + 1,
@@ -231,15 +306,20 @@ def fit(
                 "losses": losses,
                 "model": trainable.state_dict(),
                 "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
                 "scaler": scaler.state_dict(),
+                "curve": curve,
+                "best": best,
             }
             with atomic_writer(cfg.checkpoint, "wb") as handle:
                 torch.save(state, handle)
         if task is not None:
             cfg.progress.update(task, completed=epoch + 1, description=f"{cfg.label} loss {losses[-1]:.4f}")
-        if cfg.max_steps is not None and steps >= cfg.max_steps:
-            break
-    return FitResult(len(losses) - resumed_from, steps, losses, resumed_from)
+    best_step = best_value = None
+    if best is not None:
+        best_value, best_step, chosen = best
+        trainable.load_state_dict(chosen)
+    return FitResult(len(losses) - resumed_from, steps, losses, resumed_from, curve, best_step, best_value)
 
 
 @torch.no_grad()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -69,11 +68,15 @@ def run_bench(
     fmt: str = "table",
     skip_done: bool = False,
     jobs: int = 1,
+    threads: int = 1,
+    steps: int | None = None,
+    teacher_steps: int | None = None,
 ) -> int:
     """Run ``kdtax bench``; returns the exit code (1 if any run failed).
 
-    With ``jobs`` > 1, runs go to that many worker processes, each with ``cpu_count // jobs`` torch threads;
-    teachers and baselines shared between runs are trained once (the model cache is locked per model).
+    Every run uses ``threads`` torch threads (CPU numbers depend on it, so it is fixed and recorded); with
+    ``jobs`` > 1, runs go to that many worker processes. Teachers and students alone shared between runs are
+    trained once (the model cache is locked per model).
     """
     from kdtaxonomy.recipe import RecipeError, resolve
     from kdtaxonomy.schema import ComponentSpec
@@ -108,8 +111,11 @@ def run_bench(
         "dataset": dataset,
         "epochs": epochs,
         "teacher_epochs": teacher_epochs,
+        "steps": steps,
+        "teacher_steps": teacher_steps,
         "max_steps": max_steps,
         "dataset_params": dict(dataset_params or {}),
+        "threads": threads,
     }
     progress = Progress(
         TextColumn("{task.description}"),
@@ -143,8 +149,11 @@ def run_bench(
         "device": str(target),
         "epochs": epochs,
         "teacher_epochs": teacher_epochs,
+        "steps": steps,
+        "teacher_steps": teacher_steps,
         "max_steps": max_steps,
         "dataset_params": dict(dataset_params or {}),
+        "threads": threads,
         "commit": commit,
         "settings": settings,
     }
@@ -167,6 +176,9 @@ def run_bench(
             progress.advance(overall)
 
         if jobs <= 1 or len(todo) <= 1:
+            import torch
+
+            torch.set_num_threads(threads)
             for job in todo:
                 progress.update(overall, description=f"{job.entry_id}#{job.name} seed {job.seed}")
                 before = set(progress.task_ids)
@@ -177,7 +189,6 @@ def run_bench(
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor, as_completed
 
-            threads = max(1, (os.cpu_count() or 1) // jobs)
             progress.update(overall, description=f"bench ({jobs} jobs x {threads} thread(s))")
             context = multiprocessing.get_context("spawn")  # no fork of a process that holds torch threads
             with ProcessPoolExecutor(
@@ -237,6 +248,8 @@ def run_job(job: Job, common: dict[str, Any], target: Any = None, progress: Any 
         device=target if target is not None else torch.device(common["device"]),
         epochs=common["epochs"],
         teacher_epochs=common["teacher_epochs"],
+        steps=common["steps"],
+        teacher_steps=common["teacher_steps"],
         max_steps=common["max_steps"],
         cache=True,
         progress=progress,
@@ -244,6 +257,7 @@ def run_job(job: Job, common: dict[str, Any], target: Any = None, progress: Any 
     )
     record: dict[str, Any] = {
         "format": RESULT_FORMAT,
+        "protocol": RESULT_FORMAT,
         "id": job.entry_id,
         "configuration": job.name,
         "seed": job.seed,

@@ -53,7 +53,7 @@ def dkd(
 
     Classical KD decomposes per sample as ``KD = TCKD + (1 - p_t^T) * NCKD`` (Sec. 3.1, ``p_t^T`` the
     teacher's softened target probability); DKD replaces the coupled weight by ``beta``. No warm-up factor
-    is applied here (the paper ramps the loss in linearly over the first epochs; see :class:`DKD`).
+    is applied here (the paper ramps the loss in linearly over the first epochs: :class:`DKD` does).
     """
     tckd, nckd = dkd_parts(s_logits, t_logits, targets, temperature)
     return alpha * tckd + beta * nckd
@@ -61,10 +61,20 @@ def dkd(
 
 @register(spec=DKDSpec, needs=("targets",), inputs="logits")
 class DKD(DistillationLoss):
-    """Decoupled KD (Zhao et al. 2022): module form of :func:`dkd`; applies no warm-up itself."""
+    """Decoupled KD (Zhao et al. 2022): module form of :func:`dkd`, ramped in by the paper's warm-up.
+
+    The distiller calls :meth:`set_progress` before every step with the epochs elapsed at its end (1.0 at
+    the last step of the first epoch, as mdistiller's 1-based epoch counter); the loss is multiplied by
+    :meth:`warmup_factor` of it. Used outside a distiller without progress, no warm-up is applied.
+    """
 
     params_model = DKDSpec
     config: DKDSpec
+    progress: float | None = None
+
+    def set_progress(self, epochs: float) -> None:
+        """Epochs of training elapsed at the end of the coming step (fractional)."""
+        self.progress = float(epochs)
 
     def warmup_factor(self, epoch: float) -> float:
         """The paper's warm-up multiplier ``min(epoch / warmup_epochs, 1)`` (1 when warm-up is off)."""
@@ -80,4 +90,5 @@ class DKD(DistillationLoss):
         indices: Tensor | None = None,
     ) -> Tensor:
         c = self.config
-        return dkd(s, teacher(t), require(targets, "targets"), c.alpha, c.beta, c.temperature)
+        value = dkd(s, teacher(t), require(targets, "targets"), c.alpha, c.beta, c.temperature)
+        return value if self.progress is None else self.warmup_factor(self.progress) * value

@@ -92,9 +92,10 @@ class DKDSpec(LossSpec):
     """Weight of non-target-class KD (NCKD)."""
     temperature: float = Field(default=4.0, gt=0)
     """Softmax temperature T (each part is scaled by T^2)."""
-    warmup_epochs: int = Field(default=20, ge=0)
-    """Linear warm-up length in epochs (stored for the pipeline; see DKD.warmup_factor). 0 disables the
-    warm-up."""
+    warmup_epochs: float = Field(default=20, ge=0)
+    """Linear warm-up length in epochs (mdistiller's CIFAR-100 default: 20 of 240 epochs): the loss is
+    multiplied by ``min(epochs elapsed / warmup_epochs, 1)``, the epochs elapsed being reported by the
+    distiller at every step (DKD.set_progress). 0 disables the warm-up."""
 
 
 class DMLSpec(LossSpec):

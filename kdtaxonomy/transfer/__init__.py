@@ -149,12 +149,21 @@ def _is_hard(term: Term) -> bool:
     return type(term.module).__name__.lower().startswith("hard")
 
 
+def majority_vote(stacked: Tensor) -> Tensor:
+    """Per row, the class most teachers predict (``stacked``: ``(M, B, K)`` logits); ties between classes
+    with equal votes go to the one with the highest mean teacher probability (never to the lower index)."""
+    votes = nn.functional.one_hot(stacked.argmax(dim=2), stacked.shape[2]).sum(dim=0).float()
+    mean_prob = torch.softmax(stacked, dim=2).mean(dim=0)
+    tied = votes == votes.max(dim=1, keepdim=True).values
+    return mean_prob.masked_fill(~tied, -1.0).argmax(dim=1)
+
+
 def aggregate_logits(logits: list[Tensor], temperature: float, *, vote: bool = False) -> Tensor:
-    """Logits whose tempered softmax is the teachers' mean tempered softmax (or the majority-vote one-hot)."""
+    """Logits whose tempered softmax is the teachers' mean tempered softmax (or the one-hot of
+    :func:`majority_vote`)."""
     stacked = torch.stack([t.detach().float() for t in logits])
     if vote:
-        votes = nn.functional.one_hot(stacked.argmax(dim=2), stacked.shape[2]).sum(dim=0).float()
-        return votes * 1e3
+        return 1e3 * nn.functional.one_hot(majority_vote(stacked), stacked.shape[2]).float()
     probs = torch.softmax(stacked / temperature, dim=2).mean(dim=0)
     return temperature * torch.log(probs.clamp_min(1e-12))
 

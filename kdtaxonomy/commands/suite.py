@@ -1,0 +1,325 @@
+"""``kdtax bench --suite standard``: every single-teacher method in every regime, paired with its student alone.
+
+Two phases, both under protocol ``kdtax-bench/2``:
+
+1. **Grid** (validation only): each tunable method runs at every multiplier of :data:`kdtaxonomy.suite.GRID`
+   on the grid seeds; the multiplier with the best mean *validation* accuracy of the distilled student is
+   kept (ties go to the cited default). The grid and the choice are written to ``grid.json``.
+2. **Evaluation**: each method at its chosen weights on seeds ``0..N-1``; one results file per run at
+   ``<results>/suite/<regime>/<method>/seed-<s>.json``. Test accuracies are read once, at the end of a run.
+
+Teachers (one per seed, shared by every regime and method) and students alone (one per regime and seed) are
+trained once and cached.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kdtaxonomy import suite as S
+from kdtaxonomy.bench import RESULT_FORMAT, default_results_dir
+from kdtaxonomy.commands.train import _git_commit
+
+
+def _error(message: str) -> int:
+    sys.stderr.write(f"error: {message}\n")
+    return 1
+
+
+@dataclass(frozen=True)
+class SuiteJob:
+    """One run of the suite: a method in a regime at a weight multiplier and a seed."""
+
+    method: str
+    regime: str
+    scale: float
+    seed: int
+    quick: bool
+    threads: int
+    device: str
+    commit: str
+
+
+def suite_path(results_dir: Path, regime: str, method: str, name: str) -> Path:
+    return results_dir / "suite" / regime / method / name
+
+
+def run_suite_job(job: SuiteJob) -> dict[str, Any]:
+    """Train the teacher (cached), the student alone (cached) and the distilled student; a results record.
+
+    A failure is recorded (``status: failed``) instead of raised, so the suite goes on.
+    """
+    import torch
+
+    from kdtaxonomy.recipe import Recipe
+    from kdtaxonomy.runner import Runner, RunOptions
+
+    torch.set_num_threads(job.threads)
+    m, r = S.method(job.method), S.regime(job.regime)
+    recipe = Recipe.model_validate(S.recipe_data(m, r, scale=job.scale, quick=job.quick))
+    record: dict[str, Any] = {
+        "format": RESULT_FORMAT,
+        "protocol": S.PROTOCOL,
+        "kind": "suite",
+        "suite": "standard",
+        "profile": "quick" if job.quick else "standard",
+        "regime": r.id,
+        "method": m.id,
+        "seed": job.seed,
+        "configuration": m.configuration,
+        "published_method": m.published,
+    }
+    start = time.perf_counter()
+    try:
+        result = Runner(recipe, RunOptions(seed=job.seed, device=torch.device(job.device))).run()
+    except Exception as exc:  # a failed run is recorded and the suite goes on
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        record.update(status="failed", error=f"{type(exc).__name__}: {message}")
+        result = {}
+    else:
+        record["status"] = "ok"
+    record.update(result)
+    record.setdefault("wall_seconds", time.perf_counter() - start)
+    record["hyperparameters"] = {
+        "scale": job.scale,
+        "ce_weight": m.ce_weight,
+        "terms": [k.model_dump(mode="json") for k in recipe.knowledge],
+        "source": m.source,
+    }
+    record["regime_description"] = r.description
+    record["provenance"] = {
+        "git_commit": job.commit,
+        "recipe": recipe.model_dump(mode="json", exclude={"entry", "configuration"}),
+        "recipe_hash": recipe.digest(),
+        "seed": job.seed,
+        "device": job.device,
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+    }
+    return record
+
+
+def _execute(
+    jobs: list[SuiteJob], workers: int, done: Callable[[SuiteJob, dict[str, Any]], None], label: str
+) -> None:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+    )
+    with progress:
+        task = progress.add_task(label, total=len(jobs))
+
+        def finish(job: SuiteJob, record: dict[str, Any]) -> None:
+            done(job, record)
+            progress.console.print(_line(job, record), markup=False, highlight=False, soft_wrap=True)
+            progress.advance(task)
+
+        if workers <= 1 or len(jobs) <= 1:
+            for job in jobs:
+                finish(job, run_suite_job(job))
+            return
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        context = multiprocessing.get_context("spawn")  # no fork of a process that holds torch threads
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            futures = {pool.submit(run_suite_job, job): job for job in jobs}
+            for future in as_completed(futures):
+                finish(futures[future], future.result())
+
+
+def _line(job: SuiteJob, record: dict[str, Any]) -> str:
+    head = f"{job.regime}/{job.method} x{job.scale:g} seed {job.seed}"
+    if record.get("status") != "ok":
+        return f"failed {head}: {record.get('error', '')}"
+    acc = [record.get(k) for k in ("teacher_accuracy", "student_baseline_accuracy", "student_accuracy")]
+    val = record.get("student_val_accuracy")
+    text = ", ".join("-" if a is None else f"{a:.2f}" for a in acc)
+    return f"done {head}: teacher/alone/distilled {text}; val {val:.2f} ({record['wall_seconds']:.1f} s)"
+
+
+def choose(scores: dict[float, list[float]]) -> float:
+    """The multiplier with the best mean validation accuracy; ties go to the one closest to the default."""
+    import math
+
+    def key(scale: float) -> tuple[float, float]:
+        values = scores[scale]
+        return (sum(values) / len(values), -abs(math.log10(scale)))
+
+    return max((s for s in scores if scores[s]), key=key, default=1.0)
+
+
+def _done(path: Path, job: SuiteJob) -> dict[str, Any] | None:
+    """An earlier successful record of the same recipe and profile at ``path``."""
+    from kdtaxonomy.recipe import Recipe
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    recipe = Recipe.model_validate(
+        S.recipe_data(S.method(job.method), S.regime(job.regime), scale=job.scale, quick=job.quick)
+    )
+    ok = (
+        isinstance(data, dict)
+        and data.get("status") == "ok"
+        and data.get("protocol") == S.PROTOCOL
+        and data.get("profile") == ("quick" if job.quick else "standard")
+        and (data.get("provenance") or {}).get("recipe_hash") == recipe.digest()
+    )
+    return data if ok else None
+
+
+def run_suite(
+    *,
+    seeds: int = 10,
+    quick: bool = False,
+    regimes: list[str] | None = None,
+    methods: list[str] | None = None,
+    jobs: int = 1,
+    threads: int = 1,
+    device: str = "cpu",
+    results_dir: Path | None = None,
+    skip_done: bool = False,
+) -> int:
+    """Run the standard suite; returns the exit code (1 if any run failed)."""
+    from kdtaxonomy.yamlio import atomic_write_text
+
+    try:
+        chosen_regimes = [S.regime(r) for r in regimes] if regimes else list(S.REGIMES)
+        chosen_methods = [S.method(m) for m in methods] if methods else list(S.METHODS)
+    except KeyError as exc:
+        return _error(str(exc.args[0]))
+    if device not in {"cpu", "auto"} and not device.startswith("cuda"):
+        return _error(f"--device {device!r}: use auto, cpu or cuda")
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    results_dir = results_dir or (default_results_dir() / "quick" if quick else default_results_dir())
+    commit = _git_commit()
+    failed: list[str] = []
+    start = time.perf_counter()
+
+    def job(m: S.Method, r: S.Regime, scale: float, seed: int) -> SuiteJob:
+        return SuiteJob(m.id, r.id, scale, seed, quick, threads, device, commit)
+
+    # -- phase 1: the validation grid ----------------------------------------------------------------
+    grid_jobs = [
+        job(m, r, scale, seed)
+        for r in chosen_regimes
+        for m in chosen_methods
+        for scale in S.grid(m)
+        if len(S.grid(m)) > 1
+        for seed in S.GRID_SEEDS
+    ]
+    scores: dict[tuple[str, str], dict[float, list[float]]] = {}
+    grid_records: dict[tuple[str, str], list[dict[str, Any]]] = {}
+
+    def grid_done(j: SuiteJob, record: dict[str, Any]) -> None:
+        per = scores.setdefault((j.regime, j.method), {})
+        per.setdefault(j.scale, [])
+        grid_records.setdefault((j.regime, j.method), []).append(
+            {"scale": j.scale, "seed": j.seed, "status": record.get("status"),
+             "student_val_accuracy": record.get("student_val_accuracy"), "error": record.get("error")}
+        )  # fmt: skip
+        if record.get("status") == "ok":
+            per[j.scale].append(float(record["student_val_accuracy"]))
+        else:
+            failed.append(f"grid {j.regime}/{j.method} x{j.scale:g} seed {j.seed}: {record.get('error')}")
+
+    reused = _reuse_grids(results_dir, chosen_regimes, chosen_methods, quick) if skip_done else {}
+    todo = [j for j in grid_jobs if (j.regime, j.method) not in reused]
+    _execute(todo, jobs, grid_done, "suite grid (validation)")
+    choice: dict[tuple[str, str], float] = dict(reused)
+    for key, per in scores.items():
+        choice[key] = choose(per)
+        grid_file = {
+            "protocol": S.PROTOCOL,
+            "profile": "quick" if quick else "standard",
+            "regime": key[0],
+            "method": key[1],
+            "grid": list(S.grid(S.method(key[1]))),
+            "seeds": list(S.GRID_SEEDS),
+            "runs": sorted(grid_records[key], key=lambda g: (g["scale"], g["seed"])),
+            "mean_val_accuracy": {str(s): (sum(v) / len(v) if v else None) for s, v in sorted(per.items())},
+            "chosen_scale": choice[key],
+            "rule": "best mean validation accuracy of the distilled student over the grid seeds; "
+            "ties go to the cited default",
+        }
+        atomic_write_text(
+            suite_path(results_dir, key[0], key[1], "grid.json"), json.dumps(grid_file, indent=2) + "\n"
+        )
+
+    # -- phase 2: evaluation on seeds 0..N-1 -----------------------------------------------------------
+    eval_jobs = [
+        job(m, r, choice.get((r.id, m.id), 1.0), seed)
+        for r in chosen_regimes
+        for m in chosen_methods
+        for seed in range(seeds)
+    ]
+
+    def eval_done(j: SuiteJob, record: dict[str, Any]) -> None:
+        record["hyperparameters"]["grid"] = list(S.grid(S.method(j.method)))
+        record["hyperparameters"]["chosen_on"] = "validation" if len(S.grid(S.method(j.method))) > 1 else None
+        atomic_write_text(
+            suite_path(results_dir, j.regime, j.method, f"seed-{j.seed}.json"),
+            json.dumps(record, indent=2, default=str) + "\n",
+        )
+        if record.get("status") != "ok":
+            failed.append(f"{j.regime}/{j.method} seed {j.seed}: {record.get('error')}")
+
+    todo = []
+    for j in eval_jobs:
+        path = suite_path(results_dir, j.regime, j.method, f"seed-{j.seed}.json")
+        if not (skip_done and _done(path, j) is not None):
+            todo.append(j)
+    _execute(todo, jobs, eval_done, "suite (test)")
+    total = time.perf_counter() - start
+    sys.stdout.write(
+        f"suite: {len(eval_jobs)} runs ({len(todo)} trained now) and {len(grid_jobs)} grid runs; results in "
+        f"{results_dir / 'suite'}; wall time {total:.1f} s; `kdtax table benchmark --results {results_dir}` "
+        "prints the table\n"
+    )
+    if failed:
+        sys.stderr.write(f"{len(failed)} run(s) failed:\n" + "".join(f"  {f}\n" for f in failed))
+        return 1
+    return 0
+
+
+def _reuse_grids(
+    results_dir: Path, regimes: list[S.Regime], methods: list[S.Method], quick: bool
+) -> dict[tuple[str, str], float]:
+    """Choices of earlier grid files of the same profile and grid (``--skip-done``)."""
+    out: dict[tuple[str, str], float] = {}
+    for r in regimes:
+        for m in methods:
+            path = suite_path(results_dir, r.id, m.id, "grid.json")
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if (
+                isinstance(data, dict)
+                and data.get("protocol") == S.PROTOCOL
+                and data.get("profile") == ("quick" if quick else "standard")
+                and data.get("grid") == list(S.grid(m))
+                and isinstance(data.get("chosen_scale"), int | float)
+            ):
+                out[(r.id, m.id)] = float(data["chosen_scale"])
+    return out
+
+
+__all__ = ["SuiteJob", "choose", "run_suite", "run_suite_job"]

@@ -1,0 +1,199 @@
+"""The standard benchmark suite (protocol ``kdtax-bench/2``), torch-free: regimes, methods and their defaults.
+
+Every method here distils one teacher into one student with the registry's loss components; each runs in
+every regime beside the matched student alone (the same pipeline with ``knowledge=[]``, paired by seed).
+Defaults are the reference libraries' CIFAR-100 settings, each with its source; where a scale does not
+transfer to this benchmark, a validation grid that includes the cited default chooses the weight
+(:func:`grid`), on seeds that are never reported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+PROTOCOL = "kdtax-bench/2"
+"""Name and version of the benchmark protocol recorded in every results file."""
+
+MDISTILLER = "megvii-research/mdistiller@a08d46f mdistiller/engine/cfg.py"
+REPDISTILLER = "HobbitLong/RepDistiller@b0722bc scripts/run_cifar_distill.sh"
+CATALOG_DEFAULT = "kdtaxonomy recipe default (no published default for this loss)"
+
+
+@dataclass(frozen=True)
+class Term:
+    """One loss term of a method: registry loss ``component`` read at ``location`` with ``weight``."""
+
+    component: str
+    location: str
+    weight: float
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Method:
+    """A single-teacher method of the suite with its cited defaults."""
+
+    id: str
+    label: str
+    terms: tuple[Term, ...]
+    ce_weight: float
+    source: str
+    """Where the weights, CE weight and parameters come from."""
+    configuration: str | None
+    """The catalog configuration (``id#name``) whose knowledge term this is."""
+    published: str | None = None
+    """The method's row label in the reference libraries' CIFAR-100 tables (``published_results.tsv``)."""
+    tune: bool = True
+    """Whether the validation grid may rescale the weights (False: the null control)."""
+
+
+@dataclass(frozen=True)
+class Regime:
+    """Where a method has (or has not) something to transfer."""
+
+    id: str
+    label: str
+    student: dict[str, Any]
+    """``{"component": ..., "params": {...}}`` of the student architecture."""
+    fraction: float | None
+    """Stratified fraction of the training rows the student sees (None: all of them)."""
+    steps: int
+    batch_size: int
+    description: str
+
+
+TEACHER = {"component": "single", "params": {"model": "cnn1d", "size": "large"}}
+"""Every regime's teacher: the 135k-parameter cnn1d, trained on all training rows (shared across regimes)."""
+
+TEACHER_STEPS = 2000
+EVAL_EVERY = 50
+
+METHODS: tuple[Method, ...] = (
+    Method("null-kd", "null control (KD term at weight 0)",
+           (Term("soft-label-kd", "output", 0.0, {"temperature": 4.0}),), 1.0,
+           "the distilled pipeline with its KD term at weight 0: must equal the student alone",
+           None, None, tune=False),
+    Method("kd", "KD (Hinton et al. 2015)", (Term("soft-label-kd", "output", 0.9, {"temperature": 4.0}),),
+           0.1, f"{MDISTILLER} (KD: CE 0.1, KD 0.9, T 4)", "hinton2015-distilling#ex2", "KD"),
+    Method("hard-kd", "teacher's hard labels", (Term("hard-label-kd", "output", 1.0),), 1.0,
+           CATALOG_DEFAULT, "lu2019-breast-mri#main"),
+    Method("fitnets", "FitNets (Romero et al. 2015)", (Term("fitnets", "block2", 100.0),), 1.0,
+           f"{MDISTILLER} (FITNET: feat 100, CE 1)", "romero2015-fitnets#main", "FitNet"),
+    Method("at", "AT (Zagoruyko & Komodakis 2017)", (Term("attention-transfer", "block2", 1000.0, {"p": 2.0}),),
+           1.0, f"{MDISTILLER} (AT: feat 1000, p 2, CE 1)", "zagoruyko2017-attention-transfer#activation-based",
+           "AT"),
+    Method("sp", "SP (Tung & Mori 2019)", (Term("similarity-preserving", "block2", 3000.0),), 1.0,
+           f"{MDISTILLER} (SP: feat 3000, CE 1)", "tung2019-similarity-preserving#main", "SP"),
+    Method("cc", "CC (Peng et al. 2019)", (Term("correlation-congruence", "embedding", 0.02),), 1.0,
+           f"{REPDISTILLER} (correlation: -r 1 -a 0 -b 0.02)", "peng2019-correlation-congruence#main", "CC"),
+    Method("vid", "VID (Ahn et al. 2019)", (Term("vid", "block2", 1.0),), 1.0,
+           f"{MDISTILLER} (VID: feat 1, CE 1, init variance 5)", "ahn2019-vid#main", "VID"),
+    Method("rkd", "RKD (Park et al. 2019)",
+           (Term("rkd-distance", "embedding", 25.0), Term("rkd-angle", "embedding", 50.0)), 1.0,
+           f"{MDISTILLER} (RKD: distance 25, angle 50, CE 1)", "park2019-rkd#main", "RKD"),
+    Method("pkt", "PKT (Passalis & Tefas 2018)", (Term("pkt", "embedding", 30000.0),), 1.0,
+           f"{MDISTILLER} (PKT: feat 30000, CE 1)", "passalis2018-pkt#network-to-network", "PKT"),
+    Method("nst", "NST (Huang & Wang 2017)", (Term("nst", "block2", 50.0),), 1.0,
+           f"{MDISTILLER} (NST: feat 50, CE 1)", "huang2017-nst#main", "NST"),
+    Method("crd", "CRD (Tian et al. 2020)",
+           (Term("crd", "embedding", 0.8,
+                 {"feat_dim": 128, "num_negatives": 512, "temperature": 0.07, "momentum": 0.5}),), 1.0,
+           f"{MDISTILLER} (CRD: feat 0.8, dim 128, T 0.07, momentum 0.5, CE 1; 512 negatives instead of "
+           "16384 for a 3,600-row training set)", "tian2020-crd#compression", "CRD"),
+    Method("dkd", "DKD (Zhao et al. 2022)",
+           (Term("dkd", "output", 1.0, {"alpha": 1.0, "beta": 8.0, "temperature": 4.0}),), 1.0,
+           f"{MDISTILLER} (DKD: CE 1, alpha 1, beta 8, T 4, warm-up 20 of 240 epochs, kept as that fraction "
+           "of the budget)", "zhao2022-dkd#classification", "DKD"),
+    Method("cosine", "cosine embedding matching", (Term("cosine-embedding", "embedding", 1.0),), 1.0,
+           CATALOG_DEFAULT, "zhang-multimodal-kd#embedding-level"),
+    Method("mmd", "MMD of embeddings", (Term("mmd", "embedding", 1.0),), 1.0,
+           CATALOG_DEFAULT, "zhang-multimodal-kd#distribution-level"),
+)  # fmt: skip
+
+DKD_WARMUP_FRACTION = 20 / 240
+"""mdistiller's DKD warm-up (20 epochs of a 240-epoch schedule), applied as a fraction of each budget."""
+
+SMALL = {"component": "cnn1d", "params": {"size": "small"}}
+
+REGIMES: tuple[Regime, ...] = (
+    Regime("limited-3", "3% of the training rows", SMALL, 0.03, 600, 4096,
+           "cnn1d-small student on a stratified 3% of the training rows (Hinton et al. 2015's limited-data "
+           "experiment), full-batch steps; the teacher saw all rows"),
+    Regime("limited-10", "10% of the training rows", SMALL, 0.10, 600, 4096,
+           "cnn1d-small student on a stratified 10% of the training rows, full-batch steps"),
+    Regime("capacity", "narrow student, all rows", {"component": "cnn1d", "params": {"size": "tiny", "width": 4}},
+           None, 2000, 128,
+           "a 4-channel cnn1d (about 400 parameters) on all training rows: a capacity gap without starving it "
+           "of data"),
+    Regime("full", "all rows", SMALL, None, 2000, 128,
+           "cnn1d-small student on all training rows: within about a point of the teacher, little to transfer"),
+)  # fmt: skip
+
+GRID = (0.1, 1.0, 10.0)
+"""Multipliers of a method's cited weights tried on validation (1.0 is the cited default)."""
+
+GRID_SEEDS = (1000, 1001)
+"""Seeds of the grid search: never among the reported seeds 0..N-1."""
+
+
+def method(method_id: str) -> Method:
+    """The suite method ``method_id`` (KeyError naming the known ones)."""
+    for m in METHODS:
+        if m.id == method_id:
+            return m
+    raise KeyError(f"unknown suite method {method_id!r}; known: {', '.join(m.id for m in METHODS)}")
+
+
+def regime(regime_id: str) -> Regime:
+    """The regime ``regime_id`` (KeyError naming the known ones)."""
+    for r in REGIMES:
+        if r.id == regime_id:
+            return r
+    raise KeyError(f"unknown regime {regime_id!r}; known: {', '.join(r.id for r in REGIMES)}")
+
+
+def grid(m: Method) -> tuple[float, ...]:
+    """Weight multipliers to try for ``m`` (just the cited default when it may not be tuned)."""
+    return GRID if m.tune else (1.0,)
+
+
+def recipe_data(
+    m: Method, r: Regime, *, scale: float = 1.0, quick: bool = False, dataset: str = "mnist1d"
+) -> dict[str, Any]:
+    """The recipe (as plain data for :class:`kdtaxonomy.recipe.Recipe`) of ``m`` in ``r``, its weights
+    multiplied by ``scale``; ``quick`` divides every budget by 4 (same code path, for CI-sized checks)."""
+    steps = r.steps // 4 if quick else r.steps
+    teacher_steps = TEACHER_STEPS // 4 if quick else TEACHER_STEPS
+    knowledge = []
+    for term in m.terms:
+        params = dict(term.params)
+        if term.component == "dkd":
+            steps_per_epoch = 1 if r.fraction is not None else max(1, round(3600 / r.batch_size))
+            params["warmup_epochs"] = round(DKD_WARMUP_FRACTION * steps / steps_per_epoch, 3)
+        knowledge.append(
+            {"component": term.component, "location": term.location, "weight": term.weight * scale,
+             "params": params}
+        )  # fmt: skip
+    prep = []
+    if r.fraction is not None:
+        prep.append({"component": "decrease-data", "params": {"fraction": r.fraction, "target": "student"}})
+    return {
+        "entry": f"suite:{m.id}",
+        "configuration": r.id,
+        "dataset": {"component": dataset},
+        "data_preparation": prep,
+        "teacher": TEACHER,
+        "knowledge": knowledge,
+        "transfer": {"component": "permuted"},
+        "student_model": r.student,
+        "student": {"component": "from-scratch"},
+        "training": {
+            "steps": steps,
+            "teacher_steps": teacher_steps,
+            "batch_size": r.batch_size,
+            "teacher_batch_size": 128,
+            "ce_weight": m.ce_weight,
+            "eval_every": EVAL_EVERY if not quick else EVAL_EVERY // 2,
+        },
+    }
