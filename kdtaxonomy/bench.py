@@ -1,7 +1,10 @@
-"""Reproduction benchmark results (torch-free): result files, aggregation over seeds, Welch's t-test.
+"""Reproduction benchmark results (torch-free): result files, aggregation over seeds, paired statistics.
 
 ``kdtax bench`` (:mod:`kdtaxonomy.commands.bench`) writes one JSON file per run to
 ``<results>/<id>/<config>/seed-<s>.json``; this module reads them back and aggregates them per configuration.
+The student alone of each run is the matched baseline (the same pipeline without distillation terms, same
+seed), so the primary statistic is the paired difference distilled − alone over seeds, with its Student-t
+95% CI and the paired t-test's p (Welch's test is kept in the summaries for continuity).
 Reproduced numbers are kept apart from the catalog's reported results: they are never written into entries.
 """
 
@@ -14,7 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kdtaxonomy.stats import Paired as Paired  # re-exported: agg.paired.ci95
 from kdtaxonomy.stats import Welch as Welch  # re-exported: agg.welch.p
+from kdtaxonomy.stats import paired as paired_t_test
 from kdtaxonomy.stats import welch
 
 RESULT_FORMAT = "kdtax-bench/2"
@@ -23,6 +28,13 @@ decay, model selection on a stratified validation split, the test set read once,
 (the same pipeline with ``knowledge=[]``, paired by seed) and a fixed thread count (BENCHMARKS.md)."""
 
 ACCURACY_FIELDS = ("teacher_accuracy", "student_baseline_accuracy", "student_accuracy")
+
+PAIRED_NOTE = (
+    f"Protocol {RESULT_FORMAT}: the student alone is the matched baseline (the same pipeline without its "
+    "distillation terms, same seed), so Δ = distilled − alone is paired by seed; Δ is the mean paired "
+    "difference in points with its Student-t 95% CI, p the two-sided paired t-test, wins the seeds with Δ > 0."
+)
+"""One sentence for every renderer of reproduced results: what the baseline and the statistics are."""
 
 
 def default_results_dir() -> Path:
@@ -72,6 +84,9 @@ class Aggregate:
     commits: list[str] = field(default_factory=list)
     settings: list[dict[str, Any]] = field(default_factory=list)
     wall_seconds: float = 0.0
+    baseline: dict[str, Any] = field(default_factory=dict)
+    """The matched baseline's description (``baseline`` of the first run that has one)."""
+    protocol: str = RESULT_FORMAT
 
     @property
     def n(self) -> int:
@@ -83,15 +98,22 @@ class Aggregate:
         return None if a is None or d is None else d - a
 
     @property
+    def paired(self) -> Paired | None:
+        """Paired t-test of distilled vs alone over the seeds (the lists are aligned by seed)."""
+        return paired_t_test(self.distilled, self.alone)
+
+    @property
     def welch(self) -> Welch | None:
         return welch_t_test(self.distilled, self.alone)
 
     def summary(self) -> dict[str, Any]:
         """Plain data (JSON) of the aggregate."""
         welch = self.welch
+        test = self.paired
         return {
             "id": self.entry_id,
             "configuration": self.config,
+            "protocol": self.protocol,
             "n": self.n,
             "seeds": self.seeds,
             "failed": {str(k): v for k, v in self.failed.items()},
@@ -99,7 +121,17 @@ class Aggregate:
             "alone": {"mean": mean(self.alone), "std": stdev(self.alone)},
             "distilled": {"mean": mean(self.distilled), "std": stdev(self.distilled)},
             "difference": self.difference,
+            "paired": None
+            if test is None
+            else {
+                "n": test.n,
+                "delta_mean": test.delta_mean,
+                "delta_ci95": list(test.ci95),
+                "p": test.p,
+                "wins": test.wins,
+            },
             "welch": None if welch is None else {"t": welch.t, "df": welch.df, "p": welch.p},
+            "baseline": self.baseline,
             "extra": {k: {"mean": mean(v), "std": stdev(v)} for k, v in self.extra.items()},
             "dataset": self.dataset,
             "commits": self.commits,
@@ -168,11 +200,20 @@ def aggregate(runs: list[dict[str, Any]]) -> dict[tuple[str, str], Aggregate]:
         if run["status"] != "ok":
             agg.failed[run["seed"]] = str(run.get("error") or "failed")
             continue
+        alone: Any = run.get("student_baseline_accuracy")
+        distilled: Any = run.get("student_accuracy")
+        if not (_number(alone) and _number(distilled)):  # keeps seeds, alone and distilled aligned
+            agg.failed[run["seed"]] = "no student alone and distilled accuracies"
+            continue
         agg.seeds.append(run["seed"])
         if _number(run.get("teacher_accuracy")):
             agg.teacher.append(float(run["teacher_accuracy"]))
-        agg.alone.append(float(run["student_baseline_accuracy"]))
-        agg.distilled.append(float(run["student_accuracy"]))
+        agg.alone.append(float(alone))
+        agg.distilled.append(float(distilled))
+        if not agg.baseline and isinstance(run.get("baseline"), dict):
+            agg.baseline = run["baseline"]
+        if agg.n == 1 and isinstance(run.get("protocol"), str):  # the first run's protocol
+            agg.protocol = run["protocol"]
         for name, value in run.items():
             if name.endswith("_accuracy") and name not in ACCURACY_FIELDS and _number(value):
                 agg.extra.setdefault(name, []).append(float(value))
@@ -219,19 +260,28 @@ def fmt_dataset(dataset: dict[str, Any]) -> str:
     return f"{dataset.get('name', '?')}" + (f" ({', '.join(sizes)})" if sizes else "")
 
 
+def fmt_delta(test: Paired | None, single: float | None = None) -> str:
+    """``+1.23 [+0.40, +2.06]``: the mean paired difference and its 95% CI (``single`` alone for one seed)."""
+    if test is None:
+        return "-" if single is None else f"{single:+.2f}"
+    low, high = test.ci95
+    return f"{test.delta_mean:+.2f} [{low:+.2f}, {high:+.2f}]"
+
+
 def table_row(agg: Aggregate) -> list[str]:
-    """Cells: configuration, teacher, alone, distilled, n, difference, p."""
-    diff = agg.difference
-    welch = agg.welch
+    """Cells: configuration, teacher, alone, distilled, seeds, Δ [95% CI], paired p, wins."""
+    test = agg.paired
     failed = f" (+{len(agg.failed)} failed)" if agg.failed else ""
+    wins = test.wins if test else sum(1 for d, a in zip(agg.distilled, agg.alone, strict=True) if d > a)
     return [
         agg.config,
         fmt_mean_std(agg.teacher),
         fmt_mean_std(agg.alone),
         fmt_mean_std(agg.distilled),
         f"{agg.n}{failed}",
-        "-" if diff is None else f"{diff:+.2f}",
-        fmt_p(None if welch is None else welch.p),
+        fmt_delta(test, agg.difference),
+        fmt_p(None if test is None else test.p),
+        f"{wins}/{agg.n}" if agg.n else "-",
     ]
 
 
@@ -241,6 +291,7 @@ TABLE_HEADER = (
     "Student alone",
     "Distilled",
     "Seeds",
-    "Δ (dist − alone)",
-    "p (Welch)",
+    "Δ [95% CI]",
+    "p (paired)",
+    "Wins",
 )

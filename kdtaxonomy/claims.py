@@ -1,293 +1,192 @@
-"""Claims of the seed papers, as data, and the reproduction report that checks them (torch-free).
+"""The reproduction report: the seed papers' claims judged on the embedded benchmark (torch-free).
 
-Each claim copies the paper's numbers from the catalog entry's ``results`` (with their source table) and
-names the benchmark comparisons that test the claimed direction. ``kdtax reproduction-report`` renders
-REPRODUCTION.md from the results files of ``kdtax bench``; every statement comes from a results file or a
-catalog number, and a comparison without results reads "not run".
+The claims (:mod:`kdtaxonomy.claim_data`) copy the paper's numbers from the catalog and name the benchmark
+comparisons that test the claimed direction. ``kdtax reproduction-report`` renders REPRODUCTION.md from the
+results files of ``kdtax bench`` and of the benchmark suite; every statement comes from a results file or a
+catalog number, and a comparison without results reads "not run". Both sides of a comparison are paired by
+seed, and the direction is judged by the paired difference's 95% confidence interval.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from kdtaxonomy.bench import (
+    RESULT_FORMAT,
+    TABLE_HEADER,
     Aggregate,
+    aggregate,
+    default_results_dir,
     fmt_dataset,
+    fmt_delta,
     fmt_mean_std,
     fmt_p,
     load_reproduced,
-    mean,
-    welch_t_test,
+    table_row,
 )
+from kdtaxonomy.claim_data import CLAIMS as CLAIMS
+from kdtaxonomy.claim_data import SUITE_PREFIX
+from kdtaxonomy.claim_data import Claim as Claim
+from kdtaxonomy.claim_data import Comparison as Comparison
+from kdtaxonomy.claim_data import PaperNumber as PaperNumber
+from kdtaxonomy.claim_data import Side as Side
+from kdtaxonomy.stats import paired
+
+SAME = "same direction"
+OPPOSITE = "opposite direction"
+UNCLEAR = "no clear difference (CI covers 0)"
 
 
-@dataclass(frozen=True)
-class PaperNumber:
-    """A number of the paper as recorded in the catalog (entry ``results``)."""
+def load_suite_aggregates(
+    results_dir: Path | None = None, problems: list[str] | None = None
+) -> dict[tuple[str, str], Aggregate]:
+    """The benchmark suite's runs aggregated per (``suite/<regime>``, method), like ``kdtax bench``'s."""
+    from kdtaxonomy.benchmark_table import read_suite
 
-    entry: str
-    configuration: str | None
-    method: str
-    dataset: str
-    metric: str
-    value: float
-    unit: str
-    table: str
+    runs = read_suite(results_dir or default_results_dir(), [] if problems is None else problems)
+    return aggregate([{**r, "id": SUITE_PREFIX + r["regime"], "configuration": r["method"]} for r in runs])
 
 
-@dataclass(frozen=True)
-class Side:
-    """One side of a benchmark comparison: a configuration's distilled (or alone) student accuracy."""
-
-    entry: str
-    configuration: str
-    model: str = "distilled"  # "distilled" or "alone"
-
-    @property
-    def label(self) -> str:
-        what = "distilled student" if self.model == "distilled" else "student alone"
-        return f"{self.entry}#{self.configuration} {what}"
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """The benchmark test of a direction: ``better`` should score above ``worse`` (test accuracy)."""
-
-    question: str
-    better: Side | None = None
-    worse: Side | None = None
-    unavailable: str = ""
-    """Why the catalog cannot run this comparison (then ``better``/``worse`` are None)."""
-
-
-@dataclass(frozen=True)
-class Claim:
-    id: str
-    seed: str
-    paper: str
-    table: str
-    statement: str
-    numbers: tuple[PaperNumber, ...]
-    comparisons: tuple[Comparison, ...]
-    note: str = ""
-
-
-_CHO = "UrbanSound8K (10-fold cross-validation)"
-_CHO_METRIC = "10-fold cross-validation accuracy"
-_GD = "CVSI-2015 (test set)"
-_GD_METRIC = "accuracy of the student network"
-_ZH = "VoxCeleb1, Vox1-{} trial list"
-
-CLAIMS: tuple[Claim, ...] = (
-    Claim(
-        id="area-rkd-above-kd",
-        seed="002",
-        paper="cho2023-area-rkd",
-        table="Table 3",
-        statement=(
-            "Area-wise + angle-wise relational KD gives a better audio student than plain Hinton KD "
-            "(and than the baseline student)."
-        ),
-        numbers=(
-            PaperNumber(
-                "cho2023-area-rkd",
-                "audio-angle-area",
-                "CNN+angle+area (40, 20)",
-                _CHO,
-                _CHO_METRIC,
-                65.28,
-                "%",
-                "Table 3",
-            ),
-            PaperNumber(
-                "hinton2015-distilling",
-                None,
-                "CNN+Hinton (T=1.5)",
-                _CHO,
-                _CHO_METRIC,
-                64.37,
-                "%",
-                "Table 3 of cho2023-area-rkd",
-            ),
-            PaperNumber(
-                "cho2023-area-rkd",
-                None,
-                "2 Conv CNN (baseline student)",
-                _CHO,
-                _CHO_METRIC,
-                63.7,
-                "%",
-                "Table 3",
-            ),
-        ),
-        comparisons=(
-            Comparison(
-                "angle+area RKD (with soft labels, T = 1) above plain Hinton KD",
-                unavailable=(
-                    "the catalog holds no configuration of the 'CNN+Hinton (T=1.5)' row in this setup "
-                    "(hinton2015-distilling's configurations are Hinton's own experiments), so plain KD "
-                    "is not run here; the two comparisons below are what the catalog can run"
-                ),
-            ),
-            Comparison(
-                "distilled student of audio-angle-area above the same student trained alone",
-                Side("cho2023-area-rkd", "audio-angle-area"),
-                Side("cho2023-area-rkd", "audio-angle-area", "alone"),
-            ),
-            Comparison(
-                "adding the area term to angle-wise RKD helps (audio-angle-area above audio-angle)",
-                Side("cho2023-area-rkd", "audio-angle-area"),
-                Side("cho2023-area-rkd", "audio-angle"),
-            ),
-        ),
-    ),
-    Claim(
-        id="assistant-helps",
-        seed="004",
-        paper="ghoshdastidar2021-multiscript-kd",
-        table="Table 6",
-        statement=(
-            "With the Conv-LSTM assistant between teacher and student, the student learns more than from "
-            "the teacher alone (InceptionV3 teacher: 89.19% with assistant, 85.18% without, 82.24% alone)."
-        ),
-        numbers=(
-            PaperNumber(
-                "ghoshdastidar2021-multiscript-kd",
-                "inception-v3",
-                "Teacher InceptionV3, Assistant Conv-LSTM",
-                _GD,
-                _GD_METRIC,
-                89.19,
-                "%",
-                "Table 6",
-            ),
-            PaperNumber(
-                "ghoshdastidar2021-multiscript-kd",
-                "inception-v3",
-                "Teacher InceptionV3, no assistant",
-                _GD,
-                _GD_METRIC,
-                85.18,
-                "%",
-                "Table 6",
-            ),
-            PaperNumber(
-                "ghoshdastidar2021-multiscript-kd",
-                None,
-                "Teacher ~, Assistant ~ (student alone)",
-                _GD,
-                _GD_METRIC,
-                82.24,
-                "%",
-                "Table 6",
-            ),
-        ),
-        comparisons=(
-            Comparison(
-                "student distilled through the assistant above a student distilled from the same teacher "
-                "without the assistant",
-                unavailable=(
-                    "the catalog holds no configuration of the no-assistant run (teacher -> student "
-                    "directly); it would be a new recipe, which this report does not invent"
-                ),
-            ),
-            Comparison(
-                "student distilled through the assistant chain above the same student trained alone",
-                Side("ghoshdastidar2021-multiscript-kd", "inception-v3"),
-                Side("ghoshdastidar2021-multiscript-kd", "inception-v3", "alone"),
-            ),
-        ),
-    ),
-    Claim(
-        id="distribution-above-embedding",
-        seed="003",
-        paper="zhang-multimodal-kd",
-        table="Table 2",
-        statement=(
-            "For the visual student, distribution-level distillation (L^MMD) beats embedding-level "
-            "distillation (L^COS): lower EER on all three VoxCeleb1 trial lists (lower EER is better)."
-        ),
-        numbers=tuple(
-            PaperNumber(
-                "zhang-multimodal-kd", config, method, _ZH.format(trial), "EER", value, "%", "Table 2"
-            )
-            for config, method, values in (
-                ("distribution-level", "L^MMD", (1.14, 0.903, 1.341)),
-                ("embedding-level", "L^COS", (1.294, 0.968, 1.427)),
-                (None, "Visual-Baseline", (1.299, 0.987, 1.483)),
-            )
-            for trial, value in zip("OEH", values, strict=True)
-        ),
-        comparisons=(
-            Comparison(
-                "distribution-level distilled student above embedding-level distilled student",
-                Side("zhang-multimodal-kd", "distribution-level"),
-                Side("zhang-multimodal-kd", "embedding-level"),
-            ),
-            Comparison(
-                "distribution-level distilled student above the same student trained alone",
-                Side("zhang-multimodal-kd", "distribution-level"),
-                Side("zhang-multimodal-kd", "distribution-level", "alone"),
-            ),
-        ),
-        note=(
-            "The paper measures EER (lower is better) on speaker verification; the benchmark measures test "
-            "accuracy (higher is better) on the two-view stand-in dataset, so only the direction is compared."
-        ),
-    ),
-)
-
-
-def _values(side: Side, reproduced: dict[tuple[str, str], Aggregate]) -> list[float] | None:
-    agg = reproduced.get((side.entry, side.configuration))
+def _by_seed(side: Side, reproduced: dict[tuple[str, str], Aggregate]) -> dict[int, float] | None:
+    agg = reproduced.get(side.key)
     if agg is None or not agg.seeds:
         return None
-    return agg.distilled if side.model == "distilled" else agg.alone
+    values = agg.distilled if side.model == "distilled" else agg.alone
+    return dict(zip(agg.seeds, values, strict=True))
+
+
+def _seeds(seeds: list[int]) -> str:
+    return ", ".join(str(s) for s in seeds)
 
 
 def verdict(comparison: Comparison, reproduced: dict[tuple[str, str], Aggregate]) -> tuple[str, str]:
-    """(short verdict, detail) of one comparison on the benchmark."""
+    """(short verdict, detail) of one comparison, over the seeds both sides share (paired by seed).
+
+    The claimed direction is confirmed when the 95% CI of Δ = better − worse lies above 0, contradicted
+    when it lies below 0, and undecided when it covers 0 (or with a single shared seed, which has no CI).
+    """
     if comparison.better is None or comparison.worse is None:
         return "not runnable", comparison.unavailable
-    a, b = _values(comparison.better, reproduced), _values(comparison.worse, reproduced)
+    a, b = _by_seed(comparison.better, reproduced), _by_seed(comparison.worse, reproduced)
     missing = [s.label for s, v in ((comparison.better, a), (comparison.worse, b)) if v is None]
     if a is None or b is None:
         return "not run", "no results for " + " and ".join(missing)
-    ma, mb = mean(a), mean(b)
-    assert ma is not None and mb is not None
-    welch = welch_t_test(a, b)
-    p = None if welch is None else welch.p
-    diff = ma - mb
-    if diff > 0:
-        short = "same direction"
-    elif diff < 0:
-        short = "opposite direction"
-    else:
-        short = "no difference"
-    strength = "" if p is None else (" (significant at 0.05)" if p < 0.05 else " (not significant at 0.05)")
+    seeds = sorted(set(a) & set(b))
+    if not seeds:
+        return "not comparable", (
+            f"{comparison.better.label} (seeds {_seeds(sorted(a))}) and {comparison.worse.label} "
+            f"(seeds {_seeds(sorted(b))}) share no seed, so no difference can be paired"
+        )
+    better, worse = [a[s] for s in seeds], [b[s] for s in seeds]
+    sides = (
+        f"{comparison.better.label}: {fmt_mean_std(better)} % vs {comparison.worse.label}: "
+        f"{fmt_mean_std(worse)} % (n={len(seeds)} paired {'seed' if len(seeds) == 1 else 'seeds'}: "
+        f"{_seeds(seeds)})"
+    )
+    unpaired = sorted(set(a) ^ set(b))
+    if unpaired:
+        which = "seed" if len(unpaired) == 1 else "seeds"
+        sides += f"; {which} {_seeds(unpaired)} ran on one side only, left out"
+    test = paired(better, worse)
+    if test is None:
+        diff = better[0] - worse[0]
+        return "undecided (one seed, no CI)", f"{sides}; Δ = {diff:+.2f} points on the one seed"
+    low, high = test.ci95
+    short = SAME if low > 0 else OPPOSITE if high < 0 else UNCLEAR
     detail = (
-        f"{comparison.better.label}: {fmt_mean_std(a)} % (n={len(a)}) vs "
-        f"{comparison.worse.label}: {fmt_mean_std(b)} % (n={len(b)}); "
-        f"difference {diff:+.2f} points, Welch p = {fmt_p(p)}{strength}"
+        f"{sides}; Δ = {fmt_delta(test)} points (mean [95% CI]), paired p = {fmt_p(test.p)}, "
+        f"wins {test.wins}/{test.n}"
     )
     return short, detail
+
+
+INTRO = [
+    "# Reproduction of the seed papers' claims on the embedded benchmark",
+    "",
+    "Generated by `kdtax reproduction-report -o REPRODUCTION.md` from the results files of `kdtax bench`",
+    "(`results/<id>/<config>/seed-<s>.json`) and of the benchmark suite",
+    f"(`results/suite/<regime>/<method>/seed-<s>.json`), protocol `{RESULT_FORMAT}`. The paper's numbers are",
+    "copied from the catalog entries' reported results; the benchmark numbers are test accuracies (%) on the",
+    "embedded stand-in dataset (mean ± sample std over seeds). The student alone is the matched baseline: the",
+    "same pipeline without its distillation terms, trained with the same seed, so the two sides of every",
+    "comparison are paired by seed. Δ is the mean paired difference (points) with its Student-t 95% CI and",
+    "the two-sided paired t-test's p. A claimed direction is confirmed (**same direction**) when the CI lies",
+    "above 0, contradicted (**opposite direction**) when it lies below 0, and undecided (**no clear",
+    "difference (CI covers 0)**) otherwise. The benchmark replaces the papers' datasets and architectures",
+    "with small stand-ins, so only the *direction* of each claim is compared; agreement or disagreement here",
+    "says nothing about the papers' absolute numbers.",
+    "",
+]
+
+
+def _numbers(claim: Claim) -> list[str]:
+    if not claim.numbers:
+        return ["Paper's numbers: none recorded in the catalog (see the note below)."]
+    lines = [
+        "Paper's numbers (from the catalog):",
+        "",
+        "| Entry | Configuration | Method | Dataset | Metric | Value | Source |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for n in claim.numbers:
+        lines.append(
+            f"| {n.entry} | {n.configuration or '-'} | {n.method} | {n.dataset} | {n.metric} | "
+            f"{n.value:g}{n.unit} | {n.table} |"
+        )
+    return lines
+
+
+def _baseline(shown: list[Aggregate]) -> str:
+    """What the student alone of the shown aggregates is, from their files' ``baseline`` descriptions."""
+    kinds = sorted({str(agg.baseline.get("kind", "not described")) for agg in shown})
+    note = next((str(agg.baseline["note"]) for agg in shown if agg.baseline.get("note")), "")
+    text = "Student alone: " + ", ".join(kinds) + " baseline" + (f" ({note})" if note else "")
+    protocols = sorted({agg.protocol for agg in shown})
+    return f"{text}; protocol {', '.join(protocols)}."
+
+
+def _results(claim: Claim, reproduced: dict[tuple[str, str], Aggregate]) -> list[str]:
+    """The table of the aggregates the claim's comparisons use, with their settings and other models."""
+    sides = {s.key: s for c in claim.comparisons for s in (c.better, c.worse) if s is not None}
+    shown = [(sides[k].where, reproduced[k]) for k in sorted(sides) if k in reproduced]
+    if not shown:
+        return []
+    lines = [
+        "",
+        "| " + " | ".join((*TABLE_HEADER, "Dataset", "Commit")) + " |",
+        "|" + "---|" * (len(TABLE_HEADER) + 2),
+    ]
+    for where, agg in shown:
+        cells = [where, *table_row(agg)[1:], fmt_dataset(agg.dataset)]
+        cells.append(", ".join(c[:10] for c in agg.commits) or "-")
+        lines.append("| " + " | ".join(cells) + " |")
+    aggs = [agg for _, agg in shown]
+    lines += ["", _baseline(aggs)]
+    extras = [
+        f"{agg.config} {name.removesuffix('_accuracy')}: {fmt_mean_std(values)} %"
+        for agg in aggs
+        for name, values in agg.extra.items()
+        if not name.endswith("_val_accuracy")
+    ]
+    if extras:
+        lines += ["", "Other models of these runs: " + "; ".join(extras) + "."]
+    overrides = sorted(
+        {f"{k}={v}" for agg in aggs for s in agg.settings for k, v in s.items() if v not in (None, {}, [])}
+    )
+    lines += [
+        "",
+        "Run settings: "
+        + (", ".join(overrides) if overrides else "the recipes' defaults (no overrides)")
+        + ".",
+    ]
+    return lines
 
 
 def render_report(results_dir: Path | None = None, problems: list[str] | None = None) -> str:
     """REPRODUCTION.md: per claim, the paper's numbers and what the embedded benchmark shows."""
     reproduced = load_reproduced(results_dir, problems)
-    lines = [
-        "# Reproduction of the seed papers' claims on the embedded benchmark",
-        "",
-        "Generated by `kdtax reproduction-report -o REPRODUCTION.md` from the results files of `kdtax bench`",
-        "(`results/<id>/<config>/seed-<s>.json`). The paper's numbers are copied from the catalog entries'",
-        "reported results; the benchmark numbers are test accuracies (%) on the embedded stand-in dataset",
-        "(mean ± sample std over seeds; Welch's t-test between the two sides). The benchmark replaces the",
-        "papers' datasets and architectures with small stand-ins, so only the *direction* of each claim is",
-        "compared; agreement or disagreement here says nothing about the papers' absolute numbers.",
-        "",
-    ]
+    reproduced.update(load_suite_aggregates(results_dir, problems))
+    lines = list(INTRO)
     if not reproduced:
         lines += ["No results files were found: every benchmark comparison below reads *not run*.", ""]
     for claim in CLAIMS:
@@ -296,59 +195,15 @@ def render_report(results_dir: Path | None = None, problems: list[str] | None = 
             "",
             f"**Claim.** {claim.statement}",
             "",
-            "Paper's numbers (from the catalog):",
+            *_numbers(claim),
             "",
-            "| Entry | Configuration | Method | Dataset | Metric | Value | Source |",
-            "|---|---|---|---|---|---|---|",
+            "On the embedded benchmark:",
+            "",
         ]
-        for n in claim.numbers:
-            lines.append(
-                f"| {n.entry} | {n.configuration or '-'} | {n.method} | {n.dataset} | {n.metric} | "
-                f"{n.value:g}{n.unit} | {n.table} |"
-            )
-        lines += ["", "On the embedded benchmark:", ""]
         for comparison in claim.comparisons:
             short, detail = verdict(comparison, reproduced)
             lines.append(f"- *{comparison.question}*: **{short}** — {detail}.")
-        sides = {
-            (s.entry, s.configuration)
-            for c in claim.comparisons
-            for s in (c.better, c.worse)
-            if s is not None
-        }
-        shown = [reproduced[k] for k in sorted(sides) if k in reproduced]
-        if shown:
-            lines += [
-                "",
-                "| Configuration | Teacher | Student alone | Distilled | Seeds | Δ | p | Dataset | Commit |",
-                "|---|---|---|---|---|---|---|---|---|",
-            ]
-            for agg in shown:
-                welch = agg.welch
-                diff = agg.difference
-                lines.append(
-                    f"| {agg.entry_id}#{agg.config} | {fmt_mean_std(agg.teacher)} | {fmt_mean_std(agg.alone)} "
-                    f"| {fmt_mean_std(agg.distilled)} | {agg.n} | {'-' if diff is None else f'{diff:+.2f}'} "
-                    f"| {fmt_p(None if welch is None else welch.p)} | {fmt_dataset(agg.dataset)} "
-                    f"| {', '.join(c[:10] for c in agg.commits) or '-'} |"
-                )
-            extras = [
-                f"{agg.config} {name.removesuffix('_accuracy')}: {fmt_mean_std(values)} %"
-                for agg in shown
-                for name, values in agg.extra.items()
-            ]
-            if extras:
-                lines += ["", "Other models of these runs: " + "; ".join(extras) + "."]
-            settings = [s for agg in shown for s in agg.settings]
-            overrides = sorted(
-                {f"{k}={v}" for s in settings for k, v in s.items() if v not in (None, {}, [])}
-            )
-            lines += [
-                "",
-                "Run settings: "
-                + (", ".join(overrides) if overrides else "the recipes' defaults (no overrides)")
-                + ".",
-            ]
+        lines += _results(claim, reproduced)
         if claim.note:
             lines += ["", claim.note]
         lines.append("")

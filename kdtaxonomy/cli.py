@@ -294,7 +294,7 @@ def show_command(
     elif fmt is ListFormat.json:
         emit(rows.to_json(render.entry_json(entry, config, reproduced)))
     elif fmt is ListFormat.md:
-        emit(render.show_markdown(entry, catalog, config))
+        emit(render.show_markdown(entry, catalog, config, reproduced))
     else:
         data = [rows.list_row(entry, c) for c in configs]
         emit(rows.to_csv(data, list(data[0])))
@@ -857,7 +857,10 @@ def bench_command(
         typer.Option("--suite", help="Run a benchmark suite ('standard': every method x every regime)."),
     ] = None,
     quick: Annotated[
-        bool, typer.Option("--quick", help="Suite: 3 seeds and budgets / 4 (same code path), results/quick/.")
+        bool,
+        typer.Option(
+            "--quick", help="Suite: 3 seeds, budgets / 5, cited defaults (same code path); results/quick/."
+        ),
     ] = False,
     regime: Annotated[
         list[str] | None, typer.Option("--regime", help="Suite: only this regime (repeatable).")

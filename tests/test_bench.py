@@ -13,7 +13,8 @@ import torch
 from scipy import special, stats
 from typer.testing import CliRunner
 
-from kdtaxonomy.bench import RESULT_FORMAT, Welch, load_reproduced, stdev, welch_t_test
+from kdtaxonomy import suite
+from kdtaxonomy.bench import RESULT_FORMAT, Welch, fmt_delta, load_reproduced, stdev, welch_t_test
 from kdtaxonomy.catalog import Catalog
 from kdtaxonomy.claims import CLAIMS, render_report
 from kdtaxonomy.cli import app
@@ -78,7 +79,10 @@ def test_claim_numbers_are_the_catalogs(catalog: Catalog) -> None:
             ), (claim.id, number)
         for comparison in claim.comparisons:
             for side in (comparison.better, comparison.worse):
-                if side is not None:
+                if side is not None and side.suite:
+                    regime, method = suite.regime(side.entry), suite.method(side.configuration)
+                    assert (regime.id, method.id) == (side.entry, side.configuration)
+                elif side is not None:
                     catalog.get(side.entry).configuration(side.configuration)
             assert (comparison.better is None) == bool(comparison.unavailable)
 
@@ -87,7 +91,9 @@ def test_report_without_results_says_not_run(tmp_path: Path) -> None:
     text = render_report(tmp_path / "nothing")
     assert "**not run** — no results for cho2023-area-rkd#audio-angle-area distilled student" in text
     assert "65.28%" in text and "64.37%" in text and "89.19%" in text and "1.14%" in text
-    assert "same direction" not in text and "opposite direction" not in text
+    assert "**not run** — no results for hinton2015-distilling#ex2 distilled student" in text
+    assert "**not run** — no results for suite limited-3/kd distilled student" in text
+    assert ": **same direction**" not in text and ": **opposite direction**" not in text
 
 
 # -- a tiny bench end to end --------------------------------------------------------------------------------
@@ -152,6 +158,12 @@ def test_bench_aggregates_mean_std_and_welch(benched: tuple[Path, str]) -> None:
     assert (summary["welch"] is None) == (welch is None)
     if welch is not None:
         assert summary["welch"]["p"] == pytest.approx(welch.p)
+    diffs = [d - a for d, a in zip(distilled, alone, strict=True)]
+    assert summary["protocol"] == RESULT_FORMAT and summary["baseline"]["kind"] == "matched"
+    assert summary["paired"]["n"] == 2 and summary["paired"]["delta_mean"] == pytest.approx(
+        statistics.mean(diffs)
+    )
+    assert summary["paired"]["wins"] == sum(d > 0 for d in diffs)
     agg = load_reproduced(results)[(ID, CONFIG)]
     assert agg.distilled == pytest.approx(distilled) and agg.n == 2
 
@@ -182,11 +194,16 @@ def test_report_with_results_states_the_comparison(benched: tuple[Path, str], ru
     text = output.read_text()
     agg = load_reproduced(results)[(ID, CONFIG)]
     line = next(x for x in text.splitlines() if "same student trained alone" in x and ID in x)
-    expected = "same direction" if agg.difference and agg.difference > 0 else "opposite direction"
-    if agg.difference == 0:
-        expected = "no difference"
+    test = agg.paired
+    assert test is not None
+    expected = "no clear difference (CI covers 0)"
+    if test.ci95[0] > 0:
+        expected = "same direction"
+    elif test.ci95[1] < 0:
+        expected = "opposite direction"
     assert f"**{expected}**" in line
-    assert f"cho2023-area-rkd#{CONFIG} distilled student" in line and "(n=2)" in line
+    assert f"cho2023-area-rkd#{CONFIG} distilled student" in line and "(n=2 paired seeds: 0, 1)" in line
+    assert f"Δ = {fmt_delta(test)} points" in line and "paired p = " in line
     # audio-angle was not benched: that comparison is "not run"; the no-assistant run is not in the catalog
     assert "no results for cho2023-area-rkd#audio-angle distilled student" in text
     assert "**not runnable**" in text

@@ -2,8 +2,8 @@
 
 Two phases, both under protocol ``kdtax-bench/2``:
 
-1. **Grid** (validation only): each tunable method runs at every multiplier of :data:`kdtaxonomy.suite.GRID`
-   on the grid seeds; the multiplier with the best mean *validation* accuracy of the distilled student is
+1. **Grid** (validation only): each method runs at every variant of its grid (weights scaled, temperature)
+   on the grid seeds; the variant with the best mean *validation* accuracy of the distilled student is
    kept (ties go to the cited default). The grid and the choice are written to ``grid.json``.
 2. **Evaluation**: each method at its chosen weights on seeds ``0..N-1``; one results file per run at
    ``<results>/suite/<regime>/<method>/seed-<s>.json``. Test accuracies are read once, at the end of a run.
@@ -34,11 +34,11 @@ def _error(message: str) -> int:
 
 @dataclass(frozen=True)
 class SuiteJob:
-    """One run of the suite: a method in a regime at a weight multiplier and a seed."""
+    """One run of the suite: a method in a regime at a grid variant and a seed."""
 
     method: str
     regime: str
-    scale: float
+    variant: S.Variant
     seed: int
     quick: bool
     threads: int
@@ -62,7 +62,7 @@ def run_suite_job(job: SuiteJob) -> dict[str, Any]:
 
     torch.set_num_threads(job.threads)
     m, r = S.method(job.method), S.regime(job.regime)
-    recipe = Recipe.model_validate(S.recipe_data(m, r, scale=job.scale, quick=job.quick))
+    recipe = Recipe.model_validate(S.recipe_data(m, r, variant=job.variant, quick=job.quick))
     record: dict[str, Any] = {
         "format": RESULT_FORMAT,
         "protocol": S.PROTOCOL,
@@ -87,7 +87,7 @@ def run_suite_job(job: SuiteJob) -> dict[str, Any]:
     record.update(result)
     record.setdefault("wall_seconds", time.perf_counter() - start)
     record["hyperparameters"] = {
-        "scale": job.scale,
+        "variant": dict(job.variant),
         "ce_weight": m.ce_weight,
         "terms": [k.model_dump(mode="json") for k in recipe.knowledge],
         "source": m.source,
@@ -141,7 +141,7 @@ def _execute(
 
 
 def _line(job: SuiteJob, record: dict[str, Any]) -> str:
-    head = f"{job.regime}/{job.method} x{job.scale:g} seed {job.seed}"
+    head = f"{job.regime}/{job.method} [{S.variant_key(job.variant)}] seed {job.seed}"
     if record.get("status") != "ok":
         return f"failed {head}: {record.get('error', '')}"
     acc = [record.get(k) for k in ("teacher_accuracy", "student_baseline_accuracy", "student_accuracy")]
@@ -150,15 +150,14 @@ def _line(job: SuiteJob, record: dict[str, Any]) -> str:
     return f"done {head}: teacher/alone/distilled {text}; val {val:.2f} ({record['wall_seconds']:.1f} s)"
 
 
-def choose(scores: dict[float, list[float]]) -> float:
-    """The multiplier with the best mean validation accuracy; ties go to the one closest to the default."""
-    import math
+def choose(scores: dict[S.Variant, list[float]]) -> S.Variant:
+    """The variant with the best mean validation accuracy; ties go to the cited default (then the first)."""
 
-    def key(scale: float) -> tuple[float, float]:
-        values = scores[scale]
-        return (sum(values) / len(values), -abs(math.log10(scale)))
+    def key(variant: S.Variant) -> tuple[float, bool]:
+        values = scores[variant]
+        return (sum(values) / len(values), variant == S.DEFAULT)
 
-    return max((s for s in scores if scores[s]), key=key, default=1.0)
+    return max((v for v in scores if scores[v]), key=key, default=S.DEFAULT)
 
 
 def _done(path: Path, job: SuiteJob) -> dict[str, Any] | None:
@@ -170,7 +169,7 @@ def _done(path: Path, job: SuiteJob) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     recipe = Recipe.model_validate(
-        S.recipe_data(S.method(job.method), S.regime(job.regime), scale=job.scale, quick=job.quick)
+        S.recipe_data(S.method(job.method), S.regime(job.regime), variant=job.variant, quick=job.quick)
     )
     ok = (
         isinstance(data, dict)
@@ -213,37 +212,38 @@ def run_suite(
     failed: list[str] = []
     start = time.perf_counter()
 
-    def job(m: S.Method, r: S.Regime, scale: float, seed: int) -> SuiteJob:
-        return SuiteJob(m.id, r.id, scale, seed, quick, threads, device, commit)
+    def job(m: S.Method, r: S.Regime, variant: S.Variant, seed: int) -> SuiteJob:
+        return SuiteJob(m.id, r.id, variant, seed, quick, threads, device, commit)
 
     # -- phase 1: the validation grid ----------------------------------------------------------------
     grid_jobs = [
-        job(m, r, scale, seed)
+        job(m, r, variant, seed)
         for r in chosen_regimes
         for m in chosen_methods
-        for scale in S.grid(m)
-        if len(S.grid(m)) > 1
+        if len(m.grid) > 1 and not quick  # the quick profile runs the cited defaults
+        for variant in m.grid
         for seed in S.GRID_SEEDS
     ]
-    scores: dict[tuple[str, str], dict[float, list[float]]] = {}
+    scores: dict[tuple[str, str], dict[S.Variant, list[float]]] = {}
     grid_records: dict[tuple[str, str], list[dict[str, Any]]] = {}
 
     def grid_done(j: SuiteJob, record: dict[str, Any]) -> None:
         per = scores.setdefault((j.regime, j.method), {})
-        per.setdefault(j.scale, [])
+        per.setdefault(j.variant, [])
         grid_records.setdefault((j.regime, j.method), []).append(
-            {"scale": j.scale, "seed": j.seed, "status": record.get("status"),
+            {"variant": S.variant_key(j.variant), "seed": j.seed, "status": record.get("status"),
              "student_val_accuracy": record.get("student_val_accuracy"), "error": record.get("error")}
         )  # fmt: skip
         if record.get("status") == "ok":
-            per[j.scale].append(float(record["student_val_accuracy"]))
+            per[j.variant].append(float(record["student_val_accuracy"]))
         else:
-            failed.append(f"grid {j.regime}/{j.method} x{j.scale:g} seed {j.seed}: {record.get('error')}")
+            failed.append(f"grid {j.regime}/{j.method} [{S.variant_key(j.variant)}] seed {j.seed}: "
+                          f"{record.get('error')}")  # fmt: skip
 
     reused = _reuse_grids(results_dir, chosen_regimes, chosen_methods, quick) if skip_done else {}
     todo = [j for j in grid_jobs if (j.regime, j.method) not in reused]
     _execute(todo, jobs, grid_done, "suite grid (validation)")
-    choice: dict[tuple[str, str], float] = dict(reused)
+    choice: dict[tuple[str, str], S.Variant] = dict(reused)
     for key, per in scores.items():
         choice[key] = choose(per)
         grid_file = {
@@ -251,11 +251,11 @@ def run_suite(
             "profile": "quick" if quick else "standard",
             "regime": key[0],
             "method": key[1],
-            "grid": list(S.grid(S.method(key[1]))),
+            "grid": [S.variant_key(v) for v in S.method(key[1]).grid],
             "seeds": list(S.GRID_SEEDS),
-            "runs": sorted(grid_records[key], key=lambda g: (g["scale"], g["seed"])),
-            "mean_val_accuracy": {str(s): (sum(v) / len(v) if v else None) for s, v in sorted(per.items())},
-            "chosen_scale": choice[key],
+            "runs": sorted(grid_records[key], key=lambda g: (g["variant"], g["seed"])),
+            "mean_val_accuracy": {S.variant_key(v): (sum(a) / len(a) if a else None) for v, a in per.items()},
+            "chosen": S.variant_key(choice[key]),
             "rule": "best mean validation accuracy of the distilled student over the grid seeds; "
             "ties go to the cited default",
         }
@@ -265,15 +265,18 @@ def run_suite(
 
     # -- phase 2: evaluation on seeds 0..N-1 -----------------------------------------------------------
     eval_jobs = [
-        job(m, r, choice.get((r.id, m.id), 1.0), seed)
+        job(m, r, choice.get((r.id, m.id), S.DEFAULT), seed)
         for r in chosen_regimes
         for m in chosen_methods
         for seed in range(seeds)
     ]
 
     def eval_done(j: SuiteJob, record: dict[str, Any]) -> None:
-        record["hyperparameters"]["grid"] = list(S.grid(S.method(j.method)))
-        record["hyperparameters"]["chosen_on"] = "validation" if len(S.grid(S.method(j.method))) > 1 else None
+        grid = S.method(j.method).grid if not quick else (S.DEFAULT,)
+        record["hyperparameters"]["grid"] = [S.variant_key(v) for v in grid]
+        record["hyperparameters"]["chosen_on"] = (
+            f"mean validation accuracy over grid seeds {list(S.GRID_SEEDS)}" if len(grid) > 1 else None
+        )
         atomic_write_text(
             suite_path(results_dir, j.regime, j.method, f"seed-{j.seed}.json"),
             json.dumps(record, indent=2, default=str) + "\n",
@@ -301,9 +304,9 @@ def run_suite(
 
 def _reuse_grids(
     results_dir: Path, regimes: list[S.Regime], methods: list[S.Method], quick: bool
-) -> dict[tuple[str, str], float]:
+) -> dict[tuple[str, str], S.Variant]:
     """Choices of earlier grid files of the same profile and grid (``--skip-done``)."""
-    out: dict[tuple[str, str], float] = {}
+    out: dict[tuple[str, str], S.Variant] = {}
     for r in regimes:
         for m in methods:
             path = suite_path(results_dir, r.id, m.id, "grid.json")
@@ -315,10 +318,11 @@ def _reuse_grids(
                 isinstance(data, dict)
                 and data.get("protocol") == S.PROTOCOL
                 and data.get("profile") == ("quick" if quick else "standard")
-                and data.get("grid") == list(S.grid(m))
-                and isinstance(data.get("chosen_scale"), int | float)
+                and data.get("grid") == [S.variant_key(v) for v in m.grid]
             ):
-                out[(r.id, m.id)] = float(data["chosen_scale"])
+                chosen = {S.variant_key(v): v for v in m.grid}.get(str(data.get("chosen")))
+                if chosen is not None:
+                    out[(r.id, m.id)] = chosen
     return out
 
 

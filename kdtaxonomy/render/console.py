@@ -97,9 +97,14 @@ def _result_cells(result: ReportedResult) -> list[str]:
 
 def reproduced_table(reproduced: Sequence[Aggregate]) -> Table:
     """Reproduced results (kdtax bench), kept apart from the paper's reported results."""
-    from kdtaxonomy.bench import TABLE_HEADER, fmt_dataset, table_row
+    from kdtaxonomy.bench import PAIRED_NOTE, TABLE_HEADER, fmt_dataset, table_row
 
-    table = Table(title="Reproduced on the embedded benchmark", title_justify="left")
+    table = Table(
+        title="Reproduced on the embedded benchmark",
+        title_justify="left",
+        caption=PAIRED_NOTE,
+        caption_justify="left",
+    )
     for name in (*TABLE_HEADER, "Dataset", "Commit"):
         table.add_column(name, overflow="fold")
     for agg in reproduced:
@@ -155,8 +160,23 @@ def show_renderable(
     return Group(*parts)
 
 
-def show_markdown(entry: Entry, catalog: Catalog, config_name: str | None = None) -> str:
-    """Markdown rendering of ``kdtax show``."""
+def reproduced_markdown(reproduced: Sequence[Aggregate]) -> list[str]:
+    """Markdown lines of the reproduced results (kdtax bench), with the paired Δ, its CI and p."""
+    from kdtaxonomy.bench import PAIRED_NOTE, TABLE_HEADER, fmt_dataset, table_row
+
+    lines = ["## Reproduced on the embedded benchmark", "", PAIRED_NOTE, ""]
+    lines.append("| " + " | ".join((*TABLE_HEADER, "Dataset", "Commit")) + " |")
+    lines.append("|" + "---|" * (len(TABLE_HEADER) + 2))
+    for agg in reproduced:
+        cells = [*table_row(agg), fmt_dataset(agg.dataset), ", ".join(c[:10] for c in agg.commits) or "-"]
+        lines.append("| " + " | ".join(md_escape(c) for c in cells) + " |")
+    return [*lines, ""]
+
+
+def show_markdown(
+    entry: Entry, catalog: Catalog, config_name: str | None = None, reproduced: Sequence[Aggregate] = ()
+) -> str:
+    """Markdown rendering of ``kdtax show`` (with the reproduced results when there are any)."""
     lines = [
         f"# {entry.title}",
         "",
@@ -189,6 +209,8 @@ def show_markdown(entry: Entry, catalog: Catalog, config_name: str | None = None
         for result in results:
             lines.append("| " + " | ".join(md_escape(c) for c in _result_cells(result)) + " |")
         lines.append("")
+    if reproduced:
+        lines += reproduced_markdown(reproduced)
     return "\n".join(lines)
 
 

@@ -6,8 +6,8 @@
   the survey's Tables I and II, and the methods table with one filter per facet of ``kdtax list`` (counts per
   value), full-text search, sortable columns and a sticky header;
 - ``methods/<id>.html``: references, one four-stage card and topology figure per configuration (permalinks
-  ``#config-<name>``), how to run it, reported results with their source, reproduced results, BibTeX /
-  CSL-JSON, similar configurations;
+  ``#config-<name>``), how to run it, reported results with their source, reproduced results (the paired
+  Δ against the matched student alone, its 95% CI and paired p), BibTeX / CSL-JSON, similar configurations;
 - ``results.html``: charts of reported results per dataset and metric, and of reproduced results;
 - ``vocab/<step>.html``: every term of a vocabulary step and the configurations using it.
 

@@ -1,7 +1,8 @@
 """Results of the site: charts of reported numbers per dataset and metric, and of reproduced runs.
 
 Reported results are the papers' numbers with their source table; reproduced results are ``kdtax bench``
-aggregates (mean ± std over seeds). The two are never mixed in one chart.
+aggregates (mean ± std over seeds, and the paired Δ against the matched student alone with its 95% CI and
+paired p). The two are never mixed in one chart.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def reproduced_context(aggs: dict[tuple[str, str], Aggregate], title: str) -> di
     """Table rows and one chart per dataset of reproduced aggregates (None when there are none)."""
     if not aggs:
         return None
-    from kdtaxonomy.bench import TABLE_HEADER, fmt_dataset, mean, stdev, table_row
+    from kdtaxonomy.bench import PAIRED_NOTE, TABLE_HEADER, fmt_dataset, mean, stdev, table_row
 
     rows = []
     by_dataset: dict[str, list[Bar]] = {}
@@ -89,6 +90,7 @@ def reproduced_context(aggs: dict[tuple[str, str], Aggregate], title: str) -> di
     ]
     return {
         "header": list(TABLE_HEADER[1:]),
+        "note": PAIRED_NOTE,
         "rows": rows,
         "charts": charts,
         "legend": legend_html(["teacher", "baseline", "distilled"]),
