@@ -151,15 +151,24 @@ class Distiller:
     def _build_terms(self, batch: Mapping[str, Tensor], num_samples: int) -> None:
         if self.terms or not self.knowledge:
             return
-        s = self.features(self.student, model_input(batch, self.student_view), self.student_locations)
-        ts = (
-            self.teacher_features(batch)
-            if not self.mutual
-            else [
-                self.features(p, model_input(batch, self.student_view), self.student_locations)
-                for p in self.teachers
-            ]
-        )
+        # a shape probe: in eval mode and without gradients, so that it leaves no trace in the models (a
+        # train-mode forward would move BatchNorm running statistics: the student alone gets no probe)
+        probed = [self.student, *(self.teachers if self.mutual else [])]
+        modes = [m.training for m in probed]
+        for m in probed:
+            m.eval()
+        with torch.no_grad():
+            s = self.features(self.student, model_input(batch, self.student_view), self.student_locations)
+            ts = (
+                self.teacher_features(batch)
+                if not self.mutual
+                else [
+                    self.features(p, model_input(batch, self.student_view), self.student_locations)
+                    for p in self.teachers
+                ]
+            )
+        for m, mode in zip(probed, modes, strict=True):
+            m.train(mode)
         num_classes = self.num_classes or int(s[OUTPUT].shape[1])
         for spec in self.knowledge:
             component = self._registry.get("loss", spec.component)

@@ -396,6 +396,7 @@ class Runner:
         self.student_train = student_train
         held = val["student"]
         baseline = self.student(bundle, student_train, sources, views, preps, held, distill=False)
+        self.baseline_distiller = baseline
         student = self.student(bundle, student_train, sources, views, preps, held, distill=True)
         view = self.plan.student_view
         result: dict[str, Any] = {

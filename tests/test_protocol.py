@@ -109,9 +109,10 @@ def test_b3_distiller_reports_progress_to_dkd() -> None:
 
 
 # -- B4: the student alone is the same pipeline minus the distillation terms ------------------------------
-def test_b4_null_kd_equals_the_student_alone_with_augmentation_and_construction() -> None:
+@pytest.mark.parametrize("augment", [True, False])
+def test_b4_null_kd_equals_the_student_alone_with_augmentation_and_construction(augment: bool) -> None:
     recipe = tiny_recipe(
-        data_preparation=[{"component": "augment"}],
+        data_preparation=[{"component": "augment"}] if augment else [],
         knowledge=[{"component": "soft-label-kd", "location": "output", "weight": 0.0}],
         student={"component": "low-precision", "params": {"weight_bits": 4, "activation_bits": 8}},
     )
@@ -121,6 +122,11 @@ def test_b4_null_kd_equals_the_student_alone_with_augmentation_and_construction(
     assert result["student_val_accuracy"] == result["student_baseline_val_accuracy"]
     assert result["baseline"]["construction"] == "low-precision"
     assert result["curves"]["student alone"] == result["curves"]["distilled student"]
+    alone = runner.baseline_distiller.student.state_dict()
+    distilled = runner.distiller.student.state_dict()
+    assert alone.keys() == distilled.keys()
+    for key, value in alone.items():  # BatchNorm running statistics included
+        assert torch.equal(value, distilled[key]), key
 
 
 def test_b4_a_real_kd_term_changes_the_student() -> None:

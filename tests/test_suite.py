@@ -1,0 +1,93 @@
+"""The standard suite (`kdtax bench --suite standard`) on budgets shrunk to a few steps."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from kdtaxonomy import suite as S
+from kdtaxonomy.cli import app
+from kdtaxonomy.commands.suite import choose, run_suite
+from kdtaxonomy.recipe import Recipe
+
+TINY = S.Regime("limited-3", "3%", {"component": "cnn1d", "params": {"size": "tiny"}}, 0.03, 8, 4096, "tiny")
+
+
+@pytest.fixture()
+def tiny_suite(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(S, "REGIMES", (TINY, S.Regime("full", "all", TINY.student, None, 6, 256, "tiny")))
+    monkeypatch.setattr(S, "TEACHER_STEPS", 6)
+    monkeypatch.setattr(S, "EVAL_EVERY", 4)
+    monkeypatch.setattr(S, "GRID_SEEDS", (1000,))
+
+
+def test_every_suite_recipe_validates() -> None:
+    for m in S.METHODS:
+        assert m.grid and S.DEFAULT in m.grid, m.id
+        for r in S.REGIMES:
+            for variant in m.grid:
+                recipe = Recipe.model_validate(S.recipe_data(m, r, variant=variant))
+                scale = dict(variant)["scale"]
+                assert [k.weight for k in recipe.knowledge] == [t.weight * scale for t in m.terms]
+                assert recipe.teacher.component == "single"
+    assert len([m for m in S.METHODS if m.id != "null-kd"]) >= 12
+
+
+def test_dkd_warmup_keeps_mdistillers_fraction_of_the_budget() -> None:
+    data = S.recipe_data(S.method("dkd"), S.regime("limited-3"))
+    assert data["knowledge"][0]["params"]["warmup_epochs"] == pytest.approx(600 * 20 / 240)
+
+
+def test_choose_takes_the_best_validation_mean_and_breaks_ties_to_the_default() -> None:
+    low, high = (("scale", 0.1),), (("scale", 10.0),)
+    assert choose({low: [80.0, 82.0], S.DEFAULT: [79.0, 80.0], high: [70.0, 71.0]}) == low
+    assert choose({low: [80.0], S.DEFAULT: [80.0]}) == S.DEFAULT
+
+
+def test_suite_runs_grid_then_paired_seeds_and_the_table_reads_them(tiny_suite: None, tmp_path: Path) -> None:
+    code = run_suite(seeds=2, methods=["null-kd", "kd"], results_dir=tmp_path)
+    assert code == 0
+    grid = json.loads((tmp_path / "suite" / "limited-3" / "kd" / "grid.json").read_text())
+    assert grid["grid"] == [S.variant_key(v) for v in S.method("kd").grid]
+    assert grid["chosen"] in grid["grid"] and set(grid["mean_val_accuracy"]) == set(grid["grid"])
+    assert not (tmp_path / "suite" / "limited-3" / "null-kd" / "grid.json").exists()
+    for regime in ("limited-3", "full"):
+        for seed in (0, 1):
+            null = json.loads((tmp_path / "suite" / regime / "null-kd" / f"seed-{seed}.json").read_text())
+            kd = json.loads((tmp_path / "suite" / regime / "kd" / f"seed-{seed}.json").read_text())
+            assert null["protocol"] == kd["protocol"] == "kdtax-bench/2"
+            assert null["student_accuracy"] == null["student_baseline_accuracy"]
+            assert kd["student_baseline_accuracy"] == null["student_baseline_accuracy"]  # one shared baseline
+            assert kd["hyperparameters"]["variant"] == dict(
+                {S.variant_key(v): v for v in S.method("kd").grid}[
+                    json.loads((tmp_path / "suite" / regime / "kd" / "grid.json").read_text())["chosen"]
+                ]
+            )
+            assert kd["baseline"]["kind"] == "matched"
+            assert kd["provenance"]["torch_threads"] == 1
+    result = CliRunner().invoke(app, ["table", "benchmark", "--results", str(tmp_path), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    rows = {(r["regime"], r["method"]): r for r in json.loads(result.output)["rows"]}
+    assert rows[("full", "null-kd")]["delta_mean"] == 0.0 and rows[("full", "null-kd")]["n"] == 2
+
+
+def test_skip_done_trains_nothing_twice(
+    tiny_suite: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_suite(seeds=1, methods=["null-kd"], regimes=["full"], results_dir=tmp_path) == 0
+    capsys.readouterr()
+    assert (
+        run_suite(seeds=1, methods=["null-kd"], regimes=["full"], results_dir=tmp_path, skip_done=True) == 0
+    )
+    assert "(0 trained now)" in capsys.readouterr().out
+
+
+def test_unknown_method_or_regime_is_one_line(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["bench", "--suite", "standard", "--method", "nope"])
+    assert result.exit_code == 1
+    assert "unknown suite method 'nope'" in result.output
+    result = runner.invoke(app, ["bench", "--suite", "other"])
+    assert result.exit_code == 1 and "known suite is 'standard'" in result.output
