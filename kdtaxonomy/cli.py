@@ -465,7 +465,8 @@ def table_benchmark_command(
 ) -> None:
     """The benchmark suite: distilled vs. student alone paired over seeds, beside the published gains."""
     from kdtaxonomy.bench import default_results_dir
-    from kdtaxonomy.benchmark_table import build, only_regime, render
+    from kdtaxonomy.benchmark_table import build, only_regime
+    from kdtaxonomy.render.benchmark import render
 
     folder = results or default_results_dir()
     table = build(folder)
