@@ -159,6 +159,11 @@ def _check(data: Any, path: Path) -> str | None:
         path.name,
     ):
         return "id/configuration/seed do not match the file's location"
+    return check_outcome(data)
+
+
+def check_outcome(data: dict[str, Any]) -> str | None:
+    """Why a results record's status and accuracies are invalid (None if they are fine)."""
     if data["status"] == "ok":
         for key in ("student_baseline_accuracy", "student_accuracy"):
             if not _number(data.get(key)):

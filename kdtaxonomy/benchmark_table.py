@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from kdtaxonomy.bench import default_results_dir, mean, stdev
+from kdtaxonomy.bench import check_outcome, default_results_dir, mean, stdev
 from kdtaxonomy.published import Published, Source, load_published
 
 SUITE_FORMAT = "kdtax-bench/2"
@@ -99,15 +99,7 @@ def _check(data: Any, path: Path) -> str | None:
     for key in ("configuration", "published_method"):
         if data.get(key) is not None and not isinstance(data[key], str):
             return f"non-text {key!r}"
-    if data["status"] == "ok":
-        for key in ("student_baseline_accuracy", "student_accuracy"):
-            if not _number(data.get(key)):
-                return f"missing or non-numeric {key!r}"
-        if data.get("teacher_accuracy") is not None and not _number(data["teacher_accuracy"]):
-            return "non-numeric 'teacher_accuracy'"
-    elif data["status"] != "failed":
-        return f"unknown status {data['status']!r}"
-    return None
+    return check_outcome(data)
 
 
 def read_suite(results_dir: Path, problems: list[str]) -> list[dict[str, Any]]:
