@@ -218,18 +218,23 @@ def _print_table(result: dict[str, Any]) -> None:
     from rich.table import Table
 
     title = f"{result['id']}#{result['configuration']}"
-    table = Table(title=title, caption=f"dataset: {result['dataset']['name']}", min_width=len(title) + 4)
+    caption = f"dataset: {result['dataset']['name']}; student alone = same pipeline without distillation"
+    table = Table(title=title, caption=caption, min_width=len(title) + 4)
     table.add_column("model")
-    table.add_column("test accuracy (%)", justify="right")
+    table.add_column("validation (%)", justify="right")
+    table.add_column("test (%)", justify="right")
     labels = {
-        "teacher_accuracy": "teacher",
-        "student_baseline_accuracy": "student alone",
-        "student_accuracy": "distilled student",
-        "ensemble_accuracy": "ensemble of generations",
+        "teacher": "teacher",
+        "student_baseline": "student alone",
+        "student": "distilled student",
+        "ensemble": "ensemble of generations",
     }
     for key, value in result.items():
-        if key.endswith("_accuracy") and value is not None:
-            table.add_row(labels.get(key, key.removesuffix("_accuracy")), f"{value:.2f}")
+        if not key.endswith("_accuracy") or key.endswith("_val_accuracy") or value is None:
+            continue
+        name = key.removesuffix("_accuracy")
+        val = result.get(f"{name}_val_accuracy")
+        table.add_row(labels.get(name, name), "-" if val is None else f"{val:.2f}", f"{value:.2f}")
     Console().print(table)
     extra = ", ".join(
         f"{k} {v:g}" for k, v in result.get("construction", {}).items() if k != "reinitialised_modules"
