@@ -963,17 +963,19 @@ def site_build_command(
         Path | None, typer.Option("--results", help="Results folder of kdtax bench (default: results/).")
     ] = None,
 ) -> None:
-    """Build the static site: index.html, results.html, methods/<id>.html and vocab/<step>.html."""
+    """Build the static site: index.html, results.html, benchmark.html, methods/<id>.html, vocab/<step>.html."""
     from kdtaxonomy.bench import load_reproduced
+    from kdtaxonomy.benchmark_table import build
     from kdtaxonomy.render.site import SiteError, build_site
 
     catalog = get_catalog(ctx)
     problems: list[str] = []
     reproduced = load_reproduced(results, problems)
-    for problem in problems:
+    benchmark = build(results)
+    for problem in [*problems, *benchmark.problems]:
         sys.stderr.write(f"warning: {problem}\n")
     try:
-        report = build_site(catalog, output, reproduced=reproduced)
+        report = build_site(catalog, output, results, reproduced=reproduced, benchmark=benchmark)
     except SiteError as exc:
         fail(str(exc))
     except OSError as exc:

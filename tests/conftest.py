@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -42,3 +44,30 @@ def make_catalog(tmp_path: Path, *entries: Path) -> Path:
     for entry in entries:
         (root / "methods" / entry.name).write_bytes(entry.read_bytes())
     return root
+
+
+def write_suite_run(results: Path, regime: str, method: str, seed: int, **fields: Any) -> Path:
+    """One suite results file (``results/suite/<regime>/<method>/seed-<s>.json``); ``fields`` override."""
+    data: dict[str, Any] = {
+        "format": "kdtax-bench/2",
+        "protocol": "kdtax-bench/2",
+        "kind": "suite",
+        "regime": regime,
+        "method": method,
+        "seed": seed,
+        "status": "ok",
+        "configuration": None,
+        "published_method": None,
+        "teacher_accuracy": 97.0 + 0.1 * seed,
+        "student_baseline_accuracy": 80.0 + seed,
+        "student_accuracy": 80.0 + seed,
+        "student_val_accuracy": 79.0,
+        "student_baseline_val_accuracy": 79.0,
+        "hyperparameters": {"variant": {"scale": 1.0}, "source": "test", "grid": []},
+        "provenance": {},
+    }
+    data.update(fields)
+    path = results / "suite" / regime / method / f"seed-{seed}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path

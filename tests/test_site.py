@@ -26,7 +26,7 @@ from kdtaxonomy.render.figures import Bar, bar_chart_svg, stage_svg
 from kdtaxonomy.render.site import MARKER, METHOD_COLUMNS, SiteError, SiteReport, build_site, site_script
 from kdtaxonomy.render.site_results import reported_charts
 from kdtaxonomy.schema import step_terms
-from tests.conftest import CATALOG, FIXTURES, make_catalog
+from tests.conftest import CATALOG, FIXTURES, make_catalog, write_suite_run
 
 
 class Page(HTMLParser):
@@ -87,8 +87,10 @@ def test_pages(site: SiteReport, catalog: Catalog) -> None:
     assert {p.name for p in (out / "methods").iterdir()} == {f"{i}.html" for i in catalog.entries}
     steps = catalog.vocabulary.steps
     assert {p.name for p in (out / "vocab").iterdir()} == {f"{s}.html" for s in steps}
-    assert len(site.pages) == 2 + len(catalog) + len(steps)
-    assert (out / "results.html").is_file() and (out / MARKER).is_file()
+    assert len(site.pages) == 3 + len(catalog) + len(steps)
+    assert (
+        (out / "results.html").is_file() and (out / "benchmark.html").is_file() and (out / MARKER).is_file()
+    )
     index = parse(site.index)
     assert index.rows["survey-row"] == 18
     assert (
@@ -132,7 +134,15 @@ def test_catalog_text_is_escaped(tmp_path: Path) -> None:
     root = make_catalog(
         tmp_path, FIXTURES / "valid" / "malicious-text.yaml", CATALOG / "methods" / "ahn2019-vid.yaml"
     )
-    report = build_site(load_catalog(root, use_cache=False), tmp_path / "site")
+    # suite results whose regime, method, configuration, chosen variant and published label are markup
+    regime, method = '"><svg onload=alert(8)>', "<script>alert(6)"
+    variant = {"<b>k</b>": 1.0}
+    for seed in range(3):
+        write_suite_run(
+            tmp_path / "results", regime, method, seed, configuration="<iframe src=x>#<b>c</b>",
+            published_method="<img src=x onerror=alert(9)>", hyperparameters={"variant": variant},
+        )  # fmt: skip
+    report = build_site(load_catalog(root, use_cache=False), tmp_path / "site", tmp_path / "results")
     everything = ""
     for path in report.pages:
         text = path.read_text(encoding="utf-8")
@@ -165,6 +175,12 @@ def test_catalog_text_is_escaped(tmp_path: Path) -> None:
     assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in everything  # the title, in the index too
     results = (report.out_dir / "results.html").read_text(encoding="utf-8")
     assert "&lt;script&gt;alert(5)&lt;/script&gt;" in results  # a reported result's dataset, in a chart title
+    benchmark = (report.out_dir / "benchmark.html").read_text(encoding="utf-8")
+    assert benchmark.count('<tr class="benchmark-row">') == 1
+    assert "<code>&lt;script&gt;alert(6)</code>" in benchmark  # the method, as text
+    assert "&#34;&gt;&lt;svg onload=alert(8)&gt;" in benchmark  # the regime's heading
+    assert 'id="regime-svg-onload-alert-8"' in benchmark  # and its anchor, letters and digits only
+    assert "&lt;iframe src=x&gt;#&lt;b&gt;c&lt;/b&gt;" in benchmark and "&lt;b&gt;k&lt;/b&gt;=1" in benchmark
 
 
 def test_cli_site_build(tmp_path: Path, runner: CliRunner) -> None:

@@ -9,6 +9,9 @@
   ``#config-<name>``), how to run it, reported results with their source, reproduced results (the paired
   Δ against the matched student alone, its 95% CI and paired p), BibTeX / CSL-JSON, similar configurations;
 - ``results.html``: charts of reported results per dataset and metric, and of reproduced results;
+- ``benchmark.html``: the benchmark suite per regime (Δ against the matched student alone, its 95% CI, paired p,
+  the published Δ and the Spearman line), its published sources and protocol; the method pages of the
+  configurations in the suite carry their rows (:mod:`kdtaxonomy.render.site_benchmark`);
 - ``vocab/<step>.html``: every term of a vocabulary step and the configurations using it.
 
 Every page is a jinja2 template rendered with autoescaping and ``StrictUndefined``, so catalog text is never
@@ -30,14 +33,16 @@ from typing import TYPE_CHECKING, Any
 from kdtaxonomy.catalog import Catalog
 from kdtaxonomy.lookup import FACETS
 from kdtaxonomy.render.cite import bibtex, csl_json, short_citation
-from kdtaxonomy.render.console import STAGE_LAYOUT
 from kdtaxonomy.render.formats import cell
+from kdtaxonomy.render.site_benchmark import CONFIG_HEADER, configuration_rows, page_context
+from kdtaxonomy.render.site_method import Topologies, configuration_context, identifiers, reported_rows
 from kdtaxonomy.render.site_results import reported_charts, reproduced_context
 from kdtaxonomy.render.tables import summary_tables, template_dir
-from kdtaxonomy.schema import Configuration, Entry, step_terms
+from kdtaxonomy.schema import step_terms
 
 if TYPE_CHECKING:
     from kdtaxonomy.bench import Aggregate
+    from kdtaxonomy.benchmark_table import BenchmarkTable
 
 MARKER = ".kdtax-site"
 """File that marks a folder as a site written by :func:`build_site` (only such a folder is replaced)."""
@@ -104,147 +109,6 @@ def _script_context(page: str) -> dict[str, Any]:
     script = site_script(page)
     digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
     return {"script": Markup(script), "csp_script": f"'sha256-{digest}'"}
-
-
-def _safe_url(url: str | None) -> str | None:
-    """The URL when it is http(s), else None (never a ``javascript:`` or other scheme)."""
-    if url and url.lower().startswith(("http://", "https://")) and not any(c.isspace() for c in url):
-        return url
-    return None
-
-
-def _identifiers(entry: Entry) -> list[tuple[str, str | None]]:
-    """(text, href or None) of each identifier."""
-    ids = entry.identifiers
-    out: list[tuple[str, str | None]] = []
-    if ids.arxiv:
-        out.append((f"arXiv:{ids.arxiv}", _safe_url(f"https://arxiv.org/abs/{ids.arxiv}")))
-    if ids.doi:
-        out.append((f"doi:{ids.doi}", _safe_url(f"https://doi.org/{ids.doi}")))
-    if ids.url:
-        out.append((ids.url, _safe_url(ids.url)))
-    return out
-
-
-def _stage_card(catalog: Catalog, config: Configuration) -> list[dict[str, Any]]:
-    """The STAGE_LAYOUT of one configuration: stages, their steps, and each step's terms (with links)."""
-    vocab = catalog.vocabulary
-    stages = []
-    for stage, steps in STAGE_LAYOUT:
-        rows = []
-        for label, step in steps:
-            terms = [
-                {"term": t, "label": vocab.label(step, t), "known": t in vocab.step(step).terms}
-                for t in step_terms(config, step)
-            ]
-            rows.append({"label": label, "step": step, "terms": terms})
-        stages.append({"title": stage, "steps": rows})
-    return stages
-
-
-def _details(config: Configuration) -> list[tuple[str, str]]:
-    """Free-text details of a configuration shown under its card."""
-    rows = [("Data", config.data.description)]
-    rows.append(("Teacher count", str(config.teacher.count)))
-    if config.teacher.models:
-        rows.append(("Teacher models", ", ".join(config.teacher.models)))
-    if config.teacher.assistants:
-        rows.append(("Assistants", " -> ".join(config.teacher.assistants)))
-    if config.distillation.loss:
-        rows.append(("Loss", config.distillation.loss))
-    rows.append(("Student count", str(config.student.count)))
-    if config.student.models:
-        rows.append(("Student models", ", ".join(config.student.models)))
-    for label, note in (
-        ("Data preparation notes", config.data_preparation.notes),
-        ("Teacher notes", config.teacher.notes),
-        ("Distillation notes", config.distillation.notes),
-        ("Student notes", config.student.notes),
-    ):
-        if note:
-            rows.append((label, note))
-    rows.append(("Datasets", ", ".join(config.datasets)))
-    return rows
-
-
-def _similar(catalog: Catalog, entry: Entry, config: Configuration) -> list[dict[str, Any]]:
-    from kdtaxonomy.graph import similar
-
-    return [
-        {"id": s.id, "configuration": s.configuration, "title": s.title, "score": f"{s.score:.3f}"}
-        for s in similar(catalog, entry.id, config.name, 5)
-    ]
-
-
-class _Topologies:
-    """Topology figures of recipes, drawn once per distinct recipe (generated catalogs repeat them)."""
-
-    def __init__(self) -> None:
-        self._svg: dict[str, Any] = {}
-
-    def figure(self, entry: Entry, config: Configuration) -> tuple[Any, str]:
-        """(SVG markup or None, a sentence on the topology or why it is missing)."""
-        from kdtaxonomy.graph import check_topology, topology
-        from kdtaxonomy.recipe import RecipeError, resolve
-        from kdtaxonomy.render.figures import topology_svg
-
-        try:
-            recipe = resolve(config, entry.id)
-        except RecipeError as exc:
-            return None, f"No runnable recipe: {exc}"
-        key = recipe.model_dump_json(exclude={"entry", "configuration"})
-        if key not in self._svg:
-            graph = topology(recipe)
-            try:
-                check_topology(graph)
-                note = ""
-            except ValueError as exc:
-                note = f"This topology cannot run: {exc}"
-            label = "Teacher-student topology: " + "; ".join(f"{u} -> {v}" for u, v in graph.edges)
-            self._svg[key] = (topology_svg(graph, label), note)
-        svg, note = self._svg[key]
-        return svg, note
-
-
-def _python_snippet(entry: Entry, config: Configuration) -> str:
-    return (
-        "import kdtaxonomy\n\n"
-        f"distiller = kdtaxonomy.instantiate(\n"
-        f"    {entry.id!r}, config={config.name!r},\n"
-        "    teacher=my_teacher, student=my_student,\n"
-        "    layers=None,  # map the method's locations to your submodules if it needs them\n"
-        ")\n"
-        "distiller.fit(train_loader, epochs=5)\n"
-    )
-
-
-def _results(entry: Entry, ids: set[str]) -> list[dict[str, str]]:
-    rows = []
-    for result in entry.results:
-        unit = result.unit if result.unit in {"%", ""} else " " + result.unit
-        setting = "; ".join(
-            x
-            for x in (
-                result.teacher and f"T: {result.teacher}",
-                result.student and f"S: {result.student}",
-                result.setting,
-            )
-            if x
-        )
-        paper = "this paper" if result.source.paper == "self" else result.source.paper
-        rows.append(
-            {
-                "configuration": result.configuration or "",
-                "method": result.method,
-                "dataset": result.dataset,
-                "metric": result.metric,
-                "value": f"{result.value:g}{unit}",
-                "setting": setting,
-                "source": f"{paper}, {result.source.table}",
-                "source_id": result.source.paper if result.source.paper in ids else "",
-            }
-        )
-    return rows
 
 
 def _facet_panel(catalog: Catalog, counts: dict[tuple[str, str], int]) -> list[dict[str, Any]]:
@@ -327,11 +191,13 @@ def build_site(
     results_dir: Path | None = None,
     reproduced: dict[tuple[str, str], Aggregate] | None = None,
     similar_limit: int = SIMILAR_LIMIT,
+    benchmark: BenchmarkTable | None = None,
 ) -> SiteReport:
     """Write the static site of ``catalog`` to ``out_dir`` (replaced whole); returns the pages written.
 
-    Reproduced results are read from ``results_dir`` (default: the repository's ``results/``) unless given as
-    ``reproduced``. ``out_dir`` must be absent, empty or a site written earlier by this function.
+    Reproduced results and the benchmark suite's table are read from ``results_dir`` (default: the
+    repository's ``results/``) unless given as ``reproduced`` and ``benchmark``. ``out_dir`` must be absent,
+    empty or a site written earlier by this function.
     """
     out_dir = Path(out_dir).absolute()
     _check_target(out_dir)
@@ -339,7 +205,7 @@ def build_site(
     tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        pages = _write_pages(catalog, tmp, results_dir, reproduced, similar_limit)
+        pages = _write_pages(catalog, tmp, results_dir, reproduced, similar_limit, benchmark)
         (tmp / MARKER).write_text("written by kdtax site build; the folder is replaced on each build\n")
         _swap(tmp, out_dir)
     except BaseException:
@@ -354,8 +220,10 @@ def _write_pages(
     results_dir: Path | None,
     reproduced: dict[tuple[str, str], Aggregate] | None,
     similar_limit: int,
+    benchmark: BenchmarkTable | None,
 ) -> list[Path]:
     from kdtaxonomy.bench import load_reproduced
+    from kdtaxonomy.benchmark_table import build
     from kdtaxonomy.render.figures import figure_context
 
     env = _environment()
@@ -364,6 +232,8 @@ def _write_pages(
     nav = [(step, vocab.step(step).label) for step in vocab.steps]
     if reproduced is None:
         reproduced = load_reproduced(results_dir)
+    if benchmark is None:
+        benchmark = build(results_dir)
 
     def write(rel: str, template: str, **context: Any) -> None:
         path = out_dir / rel
@@ -379,6 +249,7 @@ def _write_pages(
             for term in step_terms(config, step):
                 users.setdefault((step, term), []).append((entry.id, config.name))
     counts = {key: len(value) for key, value in users.items()}
+    known = {(e.id, c.name) for e, c in pairs}
 
     # index.html
     tables = [(t, [[cell(r.get(k)) for k in t.keys] for r in t.rows]) for t in summary_tables(pairs)]
@@ -401,30 +272,13 @@ def _write_pages(
     ids = set(catalog.entries)
     method_script = _script_context("method")
     with_similar = len(pairs) <= similar_limit
-    topologies = _Topologies()
+    topologies = Topologies()
+    in_suite = configuration_rows(benchmark)
     for entry in catalog:
         configs = []
         for config in entry.configurations:
-            svg, topology_note = topologies.figure(entry, config)
-            configs.append(
-                {
-                    "name": config.name,
-                    "title": config.title or "",
-                    "summary": config.summary,
-                    "survey": (
-                        f"survey Table {config.survey_row.table}, row {config.survey_row.work}"
-                        if config.survey_row
-                        else ""
-                    ),
-                    "stages": _stage_card(catalog, config),
-                    "topology": svg,
-                    "topology_note": topology_note,
-                    "details": _details(config),
-                    "train": f"kdtax train {entry.id} --config {config.name}",
-                    "python": _python_snippet(entry, config),
-                    "similar": _similar(catalog, entry, config) if with_similar else [],
-                }
-            )
+            context = configuration_context(catalog, entry, config, topologies, with_similar)
+            configs.append({**context, "suite": in_suite.get(f"{entry.id}#{config.name}")})
         mine = {k: v for k, v in reproduced.items() if k[0] == entry.id}
         write(
             f"methods/{entry.id}.html",
@@ -433,19 +287,19 @@ def _write_pages(
             title=entry.title,
             entry=entry,
             citation=short_citation(entry),
-            identifiers=_identifiers(entry),
+            identifiers=identifiers(entry),
             related=[r for r in entry.related if r in ids],
             configs=configs,
             similar_limit=None if with_similar else similar_limit,
-            results=_results(entry, ids),
+            results=reported_rows(entry, ids),
             reproduced=reproduced_context(mine, f"Reproduced on the embedded benchmark: {entry.id}"),
             bibtex=bibtex(entry),
             csl=json.dumps(csl_json(entry), indent=2, ensure_ascii=False),
+            suite_header=CONFIG_HEADER,
             **method_script,
         )
 
-    # results.html
-    known = {(e.id, c.name) for e, c in pairs}
+    # results.html, benchmark.html
     write(
         "results.html",
         "site_results.html.j2",
@@ -456,6 +310,8 @@ def _write_pages(
             {k: v for k, v in reproduced.items() if k in known}, "Reproduced on the embedded benchmark"
         ),
     )
+    title = "Benchmark suite: distilled vs. the matched student alone"
+    write("benchmark.html", "site_benchmark.html.j2", root="", title=title, **page_context(benchmark, known))
 
     # vocab/<step>.html
     gou = vocab.data.gou_categories
