@@ -133,11 +133,12 @@ DKD_WARMUP_FRACTION = 20 / 240
 SMALL = {"component": "cnn1d", "params": {"size": "small"}}
 
 REGIMES: tuple[Regime, ...] = (
-    Regime("limited-3", "3% of the training rows", SMALL, 0.03, 600, 4096,
-           "cnn1d-small student on a stratified 3% of the training rows (Hinton et al. 2015's limited-data "
-           "experiment), full-batch steps; the teacher saw all rows"),
-    Regime("limited-10", "10% of the training rows", SMALL, 0.10, 600, 4096,
-           "cnn1d-small student on a stratified 10% of the training rows, full-batch steps"),
+    Regime("limited-3", "3% of the training rows", SMALL, 0.03, 600, 128,
+           "cnn1d-small student on a stratified 3% of the training rows (108; Hinton et al. 2015's "
+           "limited-data experiment), full-batch steps; the teacher saw all rows"),
+    Regime("limited-10", "10% of the training rows", SMALL, 0.10, 600, 128,
+           "cnn1d-small student on a stratified 10% of the training rows (360), batches of 128; the "
+           "teacher saw all rows"),
     Regime("capacity", "narrow student, all rows", {"component": "cnn1d", "params": {"size": "tiny", "width": 8}},
            None, 2000, 128,
            "an 8-channel two-block cnn1d (about 1k parameters) on all training rows: about 6 points below the "
@@ -191,7 +192,8 @@ def recipe_data(
         if "temperature" in chosen and "temperature" in params:
             params["temperature"] = chosen["temperature"]
         if term.component == "dkd":
-            steps_per_epoch = 1 if r.fraction is not None else max(1, round(3600 / r.batch_size))
+            rows = round(3600 * (r.fraction or 1.0))
+            steps_per_epoch = max(1, -(-rows // r.batch_size))
             params["warmup_epochs"] = round(DKD_WARMUP_FRACTION * steps / steps_per_epoch, 3)
         knowledge.append(
             {"component": term.component, "location": term.location, "weight": term.weight * scale,

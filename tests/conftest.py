@@ -1,4 +1,5 @@
-"""Shared fixtures: paths, an isolated catalog cache, a CLI runner with a fixed terminal width."""
+"""Shared fixtures: paths, an isolated catalog cache, a CLI runner with a fixed terminal width; writers of
+test catalogs and suite results files."""
 
 from __future__ import annotations
 

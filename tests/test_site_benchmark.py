@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import html
-import json
 import re
 from pathlib import Path
-from typing import Any
 
 import pytest
 from markupsafe import escape

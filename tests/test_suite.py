@@ -77,12 +77,20 @@ def test_suite_runs_grid_then_paired_seeds_and_the_table_reads_them(tiny_suite: 
 def test_skip_done_trains_nothing_twice(
     tiny_suite: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run_suite(seeds=1, methods=["null-kd"], regimes=["full"], results_dir=tmp_path) == 0
+    def again(skip_done: bool) -> int:
+        return run_suite(
+            seeds=1, methods=["null-kd", "kd"], regimes=["full"], results_dir=tmp_path, skip_done=skip_done
+        )
+
+    assert again(False) == 0
+    grid_runs = sorted((tmp_path / "suite" / "full" / "kd" / "grid").glob("*.json"))
+    assert len(grid_runs) == len(S.method("kd").grid)
+    stamps = [p.stat().st_mtime_ns for p in grid_runs]
     capsys.readouterr()
-    assert (
-        run_suite(seeds=1, methods=["null-kd"], regimes=["full"], results_dir=tmp_path, skip_done=True) == 0
-    )
-    assert "(0 trained now)" in capsys.readouterr().out
+    assert again(True) == 0
+    captured = capsys.readouterr()
+    assert "(0 trained now)" in captured.out and "done full/kd" not in captured.err
+    assert [p.stat().st_mtime_ns for p in grid_runs] == stamps
 
 
 def test_unknown_method_or_regime_is_one_line(runner: CliRunner) -> None:

@@ -9,7 +9,8 @@ Two phases, both under protocol ``kdtax-bench/2``:
    ``<results>/suite/<regime>/<method>/seed-<s>.json``. Test accuracies are read once, at the end of a run.
 
 Teachers (one per seed, shared by every regime and method) and students alone (one per regime and seed) are
-trained once and cached.
+trained once and cached. Each grid run's record is kept under ``grid/`` beside ``grid.json``, so that an
+interrupted suite resumes with ``--skip-done`` without retraining what finished.
 """
 
 from __future__ import annotations
@@ -240,10 +241,20 @@ def run_suite(
             failed.append(f"grid {j.regime}/{j.method} [{S.variant_key(j.variant)}] seed {j.seed}: "
                           f"{record.get('error')}")  # fmt: skip
 
-    reused = _reuse_grids(results_dir, chosen_regimes, chosen_methods, quick) if skip_done else {}
-    todo = [j for j in grid_jobs if (j.regime, j.method) not in reused]
-    _execute(todo, jobs, grid_done, "suite grid (validation)")
-    choice: dict[tuple[str, str], S.Variant] = dict(reused)
+    todo = []
+    for j in grid_jobs:
+        earlier = _done(_grid_run_path(results_dir, j), j) if skip_done else None
+        if earlier is None:
+            todo.append(j)
+        else:
+            grid_done(j, earlier)
+
+    def grid_run_done(j: SuiteJob, record: dict[str, Any]) -> None:
+        atomic_write_text(_grid_run_path(results_dir, j), json.dumps(record, indent=2, default=str) + "\n")
+        grid_done(j, record)
+
+    _execute(todo, jobs, grid_run_done, "suite grid (validation)")
+    choice: dict[tuple[str, str], S.Variant] = {}
     for key, per in scores.items():
         choice[key] = choose(per)
         grid_file = {
@@ -302,28 +313,10 @@ def run_suite(
     return 0
 
 
-def _reuse_grids(
-    results_dir: Path, regimes: list[S.Regime], methods: list[S.Method], quick: bool
-) -> dict[tuple[str, str], S.Variant]:
-    """Choices of earlier grid files of the same profile and grid (``--skip-done``)."""
-    out: dict[tuple[str, str], S.Variant] = {}
-    for r in regimes:
-        for m in methods:
-            path = suite_path(results_dir, r.id, m.id, "grid.json")
-            try:
-                data = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                continue
-            if (
-                isinstance(data, dict)
-                and data.get("protocol") == S.PROTOCOL
-                and data.get("profile") == ("quick" if quick else "standard")
-                and data.get("grid") == [S.variant_key(v) for v in m.grid]
-            ):
-                chosen = {S.variant_key(v): v for v in m.grid}.get(str(data.get("chosen")))
-                if chosen is not None:
-                    out[(r.id, m.id)] = chosen
-    return out
+def _grid_run_path(results_dir: Path, job: SuiteJob) -> Path:
+    """Where one grid run's record is kept (so an interrupted grid resumes with ``--skip-done``)."""
+    name = f"{S.variant_key(job.variant)}-seed-{job.seed}.json"
+    return suite_path(results_dir, job.regime, job.method, "grid") / name
 
 
 __all__ = ["SuiteJob", "choose", "run_suite", "run_suite_job"]
