@@ -125,6 +125,16 @@ METHODS: tuple[Method, ...] = (
            CATALOG_DEFAULT, "zhang-multimodal-kd#embedding-level"),
     Method("mmd", "MMD of embeddings", (Term("mmd", "embedding", 1.0),), 1.0,
            CATALOG_DEFAULT, "zhang-multimodal-kd#distribution-level"),
+    Method("area-rkd", "area-wise RKD (Cho et al. 2023, seed paper 002)",
+           (Term("rkd-angle", "embedding", 40.0), Term("rkd-area", "embedding", 20.0)), 1.0,
+           "seed paper 002, Table 3 row 'CNN+angle+area (40, 20)' (angle 40, area 20)",
+           "cho2023-area-rkd#audio-angle-area"),
+    Method("weighted-kd", "confidence-weighted KD", (Term("weighted-kd", "output", 1.0, {"temperature": 4.0}),),
+           1.0, CATALOG_DEFAULT, "furlanello2018-born-again#confidence-weighted", grid=LOGIT_GRID),
+    Method("conditional-kd", "conditional teacher-student learning (Meng et al. 2019)",
+           (Term("conditional-kd", "output", 1.0, {"temperature": 1.0}),), 0.0,
+           "Meng et al. 2019 via the catalog's spec (T = 1; the conditional loss holds the label term, so CE "
+           "weight 0)", "meng2019-conditional-ts#main"),
 )  # fmt: skip
 
 DKD_WARMUP_FRACTION = 20 / 240
