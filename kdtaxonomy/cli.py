@@ -527,6 +527,9 @@ def train_command(
         int | None, typer.Option("--max-steps", min=1, help="Cap optimizer steps per model.")
     ] = None,
     batch_size: Annotated[int | None, typer.Option("--batch-size", min=2, help="Mini-batch size.")] = None,
+    threads: Annotated[
+        int, typer.Option("--threads", min=1, help="Torch threads (fixed: CPU numbers depend on it).")
+    ] = 1,
     device: Annotated[Device, typer.Option("--device", help="auto, cpu or cuda.")] = Device.auto,
     amp: Annotated[bool, typer.Option("--amp/--no-amp", help="Mixed precision on CUDA.")] = True,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
@@ -562,6 +565,7 @@ def train_command(
         teacher_steps=teacher_steps,
         max_steps=max_steps,
         batch_size=batch_size,
+        threads=threads,
         device=device.value,
         amp=amp,
         seed=seed,

@@ -87,7 +87,10 @@ def model_lock(path: Path) -> Iterator[None]:
 
 
 def _key(*parts: Any) -> str:
-    blob = json.dumps(parts, sort_keys=True, default=str)
+    threads = torch.get_num_threads()  # CPU numerics depend on it; 1 is the benchmarks' fixed default
+    blob = json.dumps(
+        [*parts, *([f"threads={threads}"] if threads != 1 else [])], sort_keys=True, default=str
+    )
     return hashlib.sha256(f"{torch.__version__}|{blob}".encode()).hexdigest()[:20]
 
 

@@ -72,6 +72,7 @@ def run_train(
     max_steps: int | None,
     steps: int | None = None,
     teacher_steps: int | None = None,
+    threads: int = 1,
     batch_size: int | None,
     device: str,
     amp: bool,
@@ -118,6 +119,8 @@ def run_train(
     import torch
 
     from kdtaxonomy.runner import RunOptions, run_recipe
+
+    torch.set_num_threads(threads)
     from kdtaxonomy.train import TrainingError, init_distributed, rank, shutdown_distributed, world_size
 
     try:
@@ -179,6 +182,7 @@ def run_train(
             "amp": options.amp,
             "processes": processes,
             "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads(),
             "git_commit": _git_commit(),
             "catalog": str(catalog_path or catalog.root),
         },
