@@ -461,6 +461,9 @@ def table_benchmark_command(
         ),
     ] = None,
     fmt: Annotated[TableFormat, typer.Option("--format", help="Output format.")] = TableFormat.md,
+    matrix: Annotated[
+        bool, typer.Option("--matrix", help="One row per method, one Δ column per regime (not json).")
+    ] = False,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to this file.")] = None,
 ) -> None:
     """The benchmark suite: distilled vs. student alone paired over seeds, beside the published gains."""
@@ -479,7 +482,7 @@ def table_benchmark_command(
         if regime not in known:
             fail(f"--regime: unknown regime {regime!r}; known regimes: {', '.join(known)}")
         table = only_regime(table, regime)
-    emit(render(table, fmt.value), output)
+    emit(render(table, fmt.value, layout="matrix" if matrix else "long"), output)
 
 
 class TrainFormat(StrEnum):

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from kdtaxonomy.benchmark_table import build, load_suite, spearman_by_regime
 from kdtaxonomy.cli import app
 from kdtaxonomy.published import published_deltas, published_results_path, read_published
-from kdtaxonomy.render.benchmark import render
+from kdtaxonomy.render.benchmark import display_row, render
 
 from .test_stats import t_two_sided_p_numeric
 
@@ -268,3 +268,18 @@ def test_table_benchmark_does_not_import_torch(suite: Path) -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+def test_matrix_layout_has_one_row_per_method_and_a_column_per_regime(suite: Path, runner: CliRunner) -> None:
+    table = build(suite)
+    md = invoke(runner, "--results", str(suite), "--format", "md", "--matrix").stdout
+    header = next(line for line in md.splitlines() if line.startswith("| Method"))
+    assert header.count("(teacher ") == len(REGIMES)
+    body = [line for line in md.splitlines() if line.startswith("| ") and not line.startswith("| Method")]
+    assert len(body) == len({r.method for r in table.rows})
+    for row in table.rows:  # every cell is the long table's Δ [CI] of that method and regime
+        cells = next(line for line in body if line.startswith(f"| {row.method} |")).split(" | ")
+        position = [r for r in dict.fromkeys(r.regime for r in table.rows)].index(row.regime) + 1
+        assert cells[position].startswith(display_row(row)["delta"])
+    html = invoke(runner, "--results", str(suite), "--format", "html", "--matrix").stdout
+    assert "<table" in html and "Published Δ" in html

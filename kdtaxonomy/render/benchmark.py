@@ -115,23 +115,66 @@ def _csv_row(row: Row) -> dict[str, Any]:
     return data
 
 
-def render(table: BenchmarkTable, fmt: str) -> str:
-    """The table in ``md``, ``csv``, ``json``, ``html`` or ``latex``; Spearman lines follow the table."""
+MATRIX_CAPTION = (
+    "Benchmark suite, methods x regimes: Δ = distilled − student alone (test accuracy points), mean [95% CI] "
+    "over paired seeds (n), marked * where the paired p < 0.05; regime headers give the teacher and the "
+    "student alone. Published Δ: mean CIFAR-100 gain in the reference libraries."
+)
+
+
+def matrix(table: BenchmarkTable) -> tuple[list[tuple[str, str]], list[dict[str, str]]]:
+    """Columns and cells of the methods x regimes layout (one row per method, one Δ column per regime)."""
+    regimes: list[str] = []
+    for row in table.rows:
+        if row.regime not in regimes:
+            regimes.append(row.regime)
+    heads = {}
+    for regime in regimes:
+        first = next(r for r in table.rows if r.regime == regime)
+        teacher = "-" if first.teacher_accuracy is None else f"{first.teacher_accuracy:.1f}"
+        alone = "-" if first.alone_mean is None else f"{first.alone_mean:.1f}"
+        heads[regime] = f"{regime} (teacher {teacher}, alone {alone})"
+    columns = [("method", "Method"), *((r, heads[r]) for r in regimes), ("published", "Published Δ")]
+    cells: dict[str, dict[str, str]] = {}
+    for row in table.rows:
+        cell = cells.setdefault(row.method, {"method": row.method, **{r: "-" for r in regimes}})
+        text = display_row(row)["delta"]
+        star = "*" if row.p_paired is not None and row.p_paired < 0.05 else ""
+        cell[row.regime] = f"{text}{star} (n={row.n})"
+        if row.published_delta is not None:
+            cell["published"] = f"{row.published_delta:+.2f} ({row.published_method})"
+    for cell in cells.values():
+        cell.setdefault("published", "-")
+    return columns, list(cells.values())
+
+
+def render(table: BenchmarkTable, fmt: str, *, layout: str = "long") -> str:
+    """The table in ``md``, ``csv``, ``json``, ``html`` or ``latex``; Spearman lines follow the table.
+
+    ``layout="matrix"`` gives one row per method and one Δ column per regime (md, csv, html, latex).
+    """
     from kdtaxonomy.render.formats import to_csv, to_json, to_markdown
     from kdtaxonomy.render.tables import TableData, to_html, to_latex
 
     if fmt == "json":
         return to_json(to_data(table))
     lines = [spearman_line(s) for s in table.spearman]
-    if fmt == "csv":
-        body = to_csv([_finite(_csv_row(r)) for r in table.rows], CSV_KEYS)
-        return body + "".join(f"# {line}\n" for line in [*lines, *map(source_line, table.sources)])
+    columns, caption = COLUMNS, CAPTION
     cells = [display_row(r) for r in table.rows]
+    if layout == "matrix":
+        columns, cells = matrix(table)
+        caption = MATRIX_CAPTION
+    if fmt == "csv":
+        if layout == "matrix":
+            body = to_csv(cells, [k for k, _ in columns])
+        else:
+            body = to_csv([_finite(_csv_row(r)) for r in table.rows], CSV_KEYS)
+        return body + "".join(f"# {line}\n" for line in [*lines, *map(source_line, table.sources)])
     if fmt == "md":
         extra = [*lines, *table.notes, *(f"Source: {source_line(s)}" for s in table.sources)]
-        body = to_markdown(cells, [k for k, _ in COLUMNS], [h for _, h in COLUMNS])
-        return f"{CAPTION}\n\n{body}\n" + "".join(f"- {line}\n" for line in extra)
-    main = TableData(CAPTION, COLUMNS, cells)
+        body = to_markdown(cells, [k for k, _ in columns], [h for _, h in columns])
+        return f"{caption}\n\n{body}\n" + "".join(f"- {line}\n" for line in extra)
+    main = TableData(caption, columns, cells)
     ranks = TableData(
         "Spearman rank correlation of our Δ with the published Δ, per regime (null control left out).",
         [("regime", "Regime"), ("rho", "ρ"), ("p", "p"), ("n", "n"), ("methods", "Methods")],
