@@ -7,24 +7,29 @@ its preparation, architecture, training settings, seed), so methods that share a
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
-import os
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from kdtaxonomy.data import ArrayData, DataBundle, model_input
+from kdtaxonomy.data import ArrayData, DataBundle
+from kdtaxonomy.model_cache import cache_dir, data_digest, model_key, model_lock
 from kdtaxonomy.pipeline import Distiller, build_component
 from kdtaxonomy.recipe import Recipe
 from kdtaxonomy.registry import load_components
 from kdtaxonomy.schema import ComponentSpec, KnowledgeSpec
+from kdtaxonomy.splits import teacher_inputs, validation_split
+from kdtaxonomy.stages import (
+    TEACHER_CONSTRUCTIONS,
+    build_model,
+    ensemble_accuracy,
+    fit_distiller,
+    online_augment,
+    train_ce,
+)
 from kdtaxonomy.teachers import NodePlan, SpecialistEnsemble, TeacherPlan
 from kdtaxonomy.teachers.fusion import FusionStudent
 from kdtaxonomy.train import (
@@ -32,11 +37,8 @@ from kdtaxonomy.train import (
     FitResult,
     accuracy,
     elapsed,
-    fit,
     is_distributed,
-    loader,
     rank,
-    wrap_ddp,
 )
 from kdtaxonomy.yamlio import atomic_writer
 
@@ -59,134 +61,6 @@ class RunOptions:
     cache: bool = True
     progress: Any = None
     dataset_params: dict[str, Any] = field(default_factory=dict)
-
-
-def cache_dir() -> Path:
-    """Where trained teachers, baselines and generated datasets are cached."""
-    base = os.environ.get("KDTAX_CACHE_DIR") or str(
-        Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "kdtaxonomy"
-    )
-    return Path(base)
-
-
-@contextlib.contextmanager
-def model_lock(path: Path) -> Iterator[None]:
-    """An exclusive lock beside a cached model, so parallel bench workers train a shared teacher once."""
-    try:
-        import fcntl
-    except ImportError:  # no advisory locks here: workers may train the same model twice (still correct)
-        yield
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_suffix(".lock"), "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _key(*parts: Any) -> str:
-    threads = torch.get_num_threads()  # CPU numerics depend on it; 1 is the benchmarks' fixed default
-    blob = json.dumps(
-        [*parts, *([f"threads={threads}"] if threads != 1 else [])], sort_keys=True, default=str
-    )
-    return hashlib.sha256(f"{torch.__version__}|{blob}".encode()).hexdigest()[:20]
-
-
-def data_digest(*splits: ArrayData) -> str:
-    """Hash of the tensors of ``splits`` (inputs, views, labels, indices): a cached model is reused only for
-    exactly the data it was trained and selected on."""
-    digest = hashlib.sha256()
-    for data in splits:
-        for name, tensor in sorted({"x": data.x, "y": data.y, "index": data.index, **data.views}.items()):
-            t = tensor.detach().cpu().contiguous()
-            digest.update(f"{name}{tuple(t.shape)}{t.dtype}".encode())
-            digest.update(t.numpy().tobytes())
-    return digest.hexdigest()[:20]
-
-
-def validation_split(data: ArrayData, fraction: float, seed: int) -> tuple[ArrayData, ArrayData | None]:
-    """``(train, validation)``: a seeded stratified ``fraction`` of each class held out for model selection."""
-    if fraction <= 0:
-        return data, None
-    from kdtaxonomy.prep.subsets import stratified_rows
-
-    held = stratified_rows(data.y, fraction, torch.Generator().manual_seed(seed * 7 + 12_345))
-    keep = torch.ones(len(data), dtype=torch.bool)
-    keep[held] = False
-    return data.subset(keep), data.subset(held)
-
-
-def teacher_inputs(student: ArrayData, teacher: ArrayData, views: list[str]) -> tuple[ArrayData, list[str]]:
-    """The student's data with each teacher's own input view of the same samples added as ``teacher.<v>``.
-
-    Data preparation may change what the student sees (lower resolution, truncation) but never what a
-    teacher sees: a teacher is fed its own view of each sample, matched by sample index. Views the two roles
-    share are left as they are; synthetic rows (no index in the teacher's data) keep the student's input.
-    """
-    position = {int(i): p for p, i in enumerate(teacher.index.tolist())}
-    rows = [position.get(int(i), -1) for i in student.index.tolist()]
-    if not rows or min(rows) < 0:
-        return student, views
-    take = torch.tensor(rows, dtype=torch.long)
-    added: dict[str, torch.Tensor] = {}
-    mapped = []
-    for view in views:
-        parts = []
-        for part in view.split("+"):
-            own = teacher.view(part)[take]
-            theirs = student.view(part) if part == "x" or part in student.views else None
-            if theirs is not None and theirs.shape == own.shape and torch.equal(theirs, own):
-                parts.append(part)
-            else:
-                added[f"teacher.{part}"] = own
-                parts.append(f"teacher.{part}")
-        mapped.append("+".join(parts))
-    return (student.with_views(**added) if added else student), mapped
-
-
-def build_model(
-    key: str, params: dict[str, Any], bundle: DataBundle, view: str = "x", num_classes: int | None = None
-) -> nn.Module:
-    """A registered architecture sized for ``bundle``'s input ``view``."""
-    component = load_components().get("model", key)
-    shape = tuple(
-        model_input({k: v[:1] for k, v in {"x": bundle.train.x, **bundle.train.views}.items()}, view).shape[
-            1:
-        ]
-    )
-    model: nn.Module = component.obj(
-        component.validate_params(params), input_shape=shape, num_classes=num_classes or bundle.num_classes
-    )
-    return model
-
-
-def _train_ce(
-    model: nn.Module, data: ArrayData, view: str, cfg: FitConfig, val: ArrayData | None = None
-) -> FitResult:
-    """Train on the labels alone (teachers); selected on ``val``; data-parallel under torchrun."""
-    net = wrap_ddp(model, cfg.device)
-
-    def loss(batch: dict[str, torch.Tensor], _epoch: int) -> torch.Tensor:
-        return F.cross_entropy(net(model_input(batch, view)).float(), batch["y"])
-
-    def validate() -> float:
-        assert val is not None
-        return accuracy(model, val, view=view, device=cfg.device)
-
-    return fit(
-        net,
-        loss,
-        lambda e: loader(data, cfg.batch_size, shuffle=True, seed=cfg.seed, epoch=e),
-        cfg,
-        validate=None if val is None else validate,
-    )
-
-
-TEACHER_CONSTRUCTIONS = frozenset({"svm-head", "teacher-init"})
-"""Constructions that are themselves the transfer (an SVM on the teacher's features, the teacher's weights
-as initialisation): the student-alone baseline is built from scratch instead."""
 
 
 class Runner:
@@ -309,7 +183,7 @@ class Runner:
             held = val if node.classes is None else val.subset(torch.isin(val.y, torch.tensor(node.classes)))
         cfg = self._cfg(node.name, "teacher", node.seed_offset, ckpt=node.name)
         sources = [self.models[s] for s in node.sources]
-        key = _key(
+        key = model_key(
             "node/2",
             data_digest(subset, *([held] if held is not None else [])),
             {k: v for k, v in node.__dict__.items() if k not in {"name", "sources"}},
@@ -322,7 +196,7 @@ class Runner:
 
         def train() -> None:
             if not sources:
-                self.fits[node.name] = [_train_ce(model, subset, node.view, cfg, held)]
+                self.fits[node.name] = [train_ce(model, subset, node.view, cfg, held)]
                 return
             views = [self._view(s) for s in node.sources]
             distiller = Distiller(
@@ -336,22 +210,7 @@ class Runner:
                 device=self.opt.device,
                 amp=self.opt.amp,
             )
-            self.fits[node.name] = distiller.fit(
-                subset,
-                epochs=cfg.epochs,
-                steps=cfg.steps,
-                batch_size=cfg.batch_size,
-                lr=cfg.lr,
-                max_steps=cfg.max_steps,
-                schedule=cfg.schedule,
-                val=held,
-                eval_every=cfg.eval_every,
-                seed=cfg.seed,
-                checkpoint=cfg.checkpoint,
-                resume=cfg.resume,
-                progress=cfg.progress,
-                label=node.name,
-            )
+            self.fits[node.name] = fit_distiller(distiller, subset, cfg, held)
 
         return self._cached(key, model, train)
 
@@ -414,7 +273,7 @@ class Runner:
                 )
         if self.plan.ensemble_of:
             members = [self.models[n] for n in self.plan.ensemble_of] + [student.student]
-            result["ensemble_accuracy"] = _ensemble_accuracy(members, test["student"], view, self.opt.device)
+            result["ensemble_accuracy"] = ensemble_accuracy(members, test["student"], view, self.opt.device)
         result.update(self._validation(val, baseline, student))
         result["wall_seconds"] = elapsed(start)
         result["construction"] = student.construction.describe(student.student)
@@ -496,7 +355,7 @@ class Runner:
             teacher_views=None if peers else views,
             ce_weight=self.training.ce_weight,
             num_classes=bundle.num_classes,
-            augment=_online_augment(preps),
+            augment=online_augment(preps),
             device=self.opt.device,
             amp=self.opt.amp,
         )
@@ -508,24 +367,7 @@ class Runner:
         )
 
         def train() -> list[FitResult]:
-            return distiller.fit(
-                data,
-                epochs=cfg.epochs,
-                steps=cfg.steps,
-                batch_size=cfg.batch_size,
-                lr=cfg.lr,
-                weight_decay=cfg.weight_decay,
-                optimizer=cfg.optimizer,
-                max_steps=cfg.max_steps,
-                schedule=cfg.schedule,
-                val=val,
-                eval_every=cfg.eval_every,
-                seed=cfg.seed,
-                checkpoint=cfg.checkpoint,
-                resume=cfg.resume,
-                progress=cfg.progress,
-                label=cfg.label,
-            )
+            return fit_distiller(distiller, data, cfg, val)
 
         if distill:
             self.student_initial = {k: v.detach().clone() for k, v in distiller.student.state_dict().items()}
@@ -539,7 +381,7 @@ class Runner:
             "note": "the distilled pipeline without its distillation terms: same data, preparation, "
             "augmentation, construction, initialisation and batch order (paired by seed)",
         }
-        key = _key(
+        key = model_key(
             "alone/2",
             data_digest(data, *([val] if val is not None else [])),
             self.recipe.digest("data_preparation", "student_model"),
@@ -578,37 +420,9 @@ class Runner:
         return distiller
 
 
-def _online_augment(preps: list[Any]) -> Any:
-    """The composed online augmentation of the preparation steps that define one (None if none do)."""
-    from kdtaxonomy.prep.base import Prep
-
-    active = [p for p in preps if type(p).augment is not Prep.augment and p.applies_to("student")]
-    if not active:
-        return None
-
-    def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        for prep in active:
-            x = prep.augment(x, generator)
-        return x
-
-    return augment
-
-
-@torch.no_grad()
-def _ensemble_accuracy(models: list[nn.Module], data: ArrayData, view: str, device: torch.device) -> float:
-    probs = None
-    for model in models:
-        model.eval()
-        batch = {"x": data.x, **data.views}
-        p = torch.softmax(model(model_input(batch, view).to(device)).float(), dim=1).cpu()
-        probs = p if probs is None else probs + p
-    assert probs is not None
-    return 100.0 * float((probs.argmax(dim=1) == data.y).float().mean())
-
-
 def run_recipe(recipe: Recipe, options: RunOptions | None = None) -> dict[str, Any]:
     """Train a recipe's teachers, the student-alone baseline and the distilled student; return accuracies."""
     return Runner(recipe, options or RunOptions()).run()
 
 
-__all__ = ["ComponentSpec", "RunOptions", "Runner", "run_recipe"]
+__all__ = ["ComponentSpec", "RunOptions", "Runner", "build_model", "run_recipe"]

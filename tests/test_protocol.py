@@ -13,8 +13,9 @@ from kdtaxonomy.data import ArrayData, model_input
 from kdtaxonomy.losses.dkd import DKD, dkd
 from kdtaxonomy.pipeline import Distiller
 from kdtaxonomy.recipe import Recipe
-from kdtaxonomy.runner import Runner, RunOptions, teacher_inputs, validation_split
+from kdtaxonomy.runner import Runner, RunOptions
 from kdtaxonomy.schema import KnowledgeSpec
+from kdtaxonomy.splits import teacher_inputs, validation_split
 from kdtaxonomy.train import FitConfig, budget, cosine_factor, fit, loader
 from kdtaxonomy.transfer import aggregate_logits, majority_vote
 
