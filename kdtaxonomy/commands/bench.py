@@ -95,9 +95,7 @@ def run_bench(
         except RecipeError as exc:
             return _error(f"{entry_id}#{name}: recipe: {exc}")
 
-    from rich.console import Console
     from rich.markup import escape
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from kdtaxonomy.train import TrainingError, init_distributed
     from kdtaxonomy.yamlio import atomic_write_text
@@ -117,14 +115,9 @@ def run_bench(
         "dataset_params": dict(dataset_params or {}),
         "threads": threads,
     }
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=False,
-    )
+    from kdtaxonomy.render.console import progress_bar
+
+    progress = progress_bar()
     records: list[dict[str, Any]] = []
     todo: list[Job] = []
     for entry_id, name in pairs:
@@ -262,17 +255,7 @@ def run_job(job: Job, common: dict[str, Any], target: Any = None, progress: Any 
         "configuration": job.name,
         "seed": job.seed,
     }
-    run_start = time.perf_counter()
-    try:
-        result = Runner(job.recipe, options).run()
-    except Exception as exc:  # a failed run is recorded and the bench goes on
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-        record.update(status="failed", error=f"{type(exc).__name__}: {message}")
-        result = {}
-    else:
-        record["status"] = "ok"
-    record.update(result)
-    record.setdefault("wall_seconds", time.perf_counter() - run_start)
+    result = run_into(record, lambda: Runner(job.recipe, options).run())
     record["provenance"] = {
         "git_commit": common["commit"],
         "recipe": job.recipe.model_dump(mode="json", exclude={"entry", "configuration"}),
@@ -285,6 +268,23 @@ def run_job(job: Job, common: dict[str, Any], target: Any = None, progress: Any 
         "settings": common["settings"],
     }
     return record
+
+
+def run_into(record: dict[str, Any], run: Any) -> dict[str, Any]:
+    """Call ``run()`` and add its result, its status and its wall time to ``record``; a failure is recorded
+    (``status: failed`` with the error) instead of raised, so a benchmark goes on. Returns the result."""
+    start = time.perf_counter()
+    try:
+        result: dict[str, Any] = run()
+    except Exception as exc:  # a failed run is recorded and the benchmark goes on
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        record.update(status="failed", error=f"{type(exc).__name__}: {message}")
+        result = {}
+    else:
+        record["status"] = "ok"
+    record.update(result)
+    record.setdefault("wall_seconds", time.perf_counter() - start)
+    return result
 
 
 def run_line(label: str, record: dict[str, Any]) -> str:

@@ -58,6 +58,7 @@ def run_suite_job(job: SuiteJob) -> dict[str, Any]:
     """
     import torch
 
+    from kdtaxonomy.commands.bench import run_into
     from kdtaxonomy.recipe import Recipe
     from kdtaxonomy.runner import Runner, RunOptions
 
@@ -76,17 +77,8 @@ def run_suite_job(job: SuiteJob) -> dict[str, Any]:
         "configuration": m.configuration,
         "published_method": m.published,
     }
-    start = time.perf_counter()
-    try:
-        result = Runner(recipe, RunOptions(seed=job.seed, device=torch.device(job.device))).run()
-    except Exception as exc:  # a failed run is recorded and the suite goes on
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-        record.update(status="failed", error=f"{type(exc).__name__}: {message}")
-        result = {}
-    else:
-        record["status"] = "ok"
-    record.update(result)
-    record.setdefault("wall_seconds", time.perf_counter() - start)
+    options = RunOptions(seed=job.seed, device=torch.device(job.device))
+    run_into(record, lambda: Runner(recipe, options).run())
     record["hyperparameters"] = {
         "variant": dict(job.variant),
         "ce_weight": m.ce_weight,
@@ -109,16 +101,10 @@ def run_suite_job(job: SuiteJob) -> dict[str, Any]:
 def _execute(
     jobs: list[SuiteJob], workers: int, done: Callable[[SuiteJob, dict[str, Any]], None], label: str
 ) -> None:
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-    )
+    from kdtaxonomy.render.console import progress_bar
+
+    progress = progress_bar()
     with progress:
         task = progress.add_task(label, total=len(jobs))
 

@@ -130,17 +130,9 @@ def run_train(
     my_rank, processes = rank(), world_size()
     progress = None
     if my_rank == 0 and fmt == "table":
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from kdtaxonomy.render.console import progress_bar
 
-        progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=Console(stderr=True),
-            transient=False,
-        )
+        progress = progress_bar()
     options = RunOptions(
         seed=seed,
         device=target,

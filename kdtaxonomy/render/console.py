@@ -240,3 +240,18 @@ def vocab_table(catalog: Catalog, steps: Sequence[str]) -> Table:
             used = sum(1 for _e, c in catalog.configurations() if term in step_terms(c, step))
             table.add_row(step, term, info.label, ", ".join(info.synonyms), ", ".join(info.gou), str(used))
     return table
+
+
+def progress_bar() -> Any:
+    """The progress display of training commands: description, bar, done/total and elapsed time, on stderr."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=False,
+    )
