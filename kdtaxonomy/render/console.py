@@ -80,17 +80,19 @@ def _stage_rows(config: Configuration, catalog: Catalog) -> list[tuple[str, str,
     return rows
 
 
+def result_setting(result: ReportedResult) -> str:
+    """A reported result's teacher, student and setting as one text (``T: ...; S: ...; ...``)."""
+    parts = (
+        result.teacher and f"T: {result.teacher}",
+        result.student and f"S: {result.student}",
+        result.setting,
+    )
+    return "; ".join(x for x in parts if x)
+
+
 def _result_cells(result: ReportedResult) -> list[str]:
     value = f"{result.value:g}{result.unit if result.unit in {'%', ''} else ' ' + result.unit}"
-    setting = "; ".join(
-        x
-        for x in (
-            result.teacher and f"T: {result.teacher}",
-            result.student and f"S: {result.student}",
-            result.setting,
-        )
-        if x
-    )
+    setting = result_setting(result)
     source = f"{result.source.paper}, {result.source.table}"
     return [result.method, result.dataset, result.metric, value, setting, source]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from kdtaxonomy.catalog import Catalog
-from kdtaxonomy.render.console import STAGE_LAYOUT
+from kdtaxonomy.render.console import STAGE_LAYOUT, result_setting
 from kdtaxonomy.schema import Configuration, Entry, step_terms
 
 
@@ -126,15 +126,7 @@ def reported_rows(entry: Entry, ids: set[str]) -> list[dict[str, str]]:
     rows = []
     for result in entry.results:
         unit = result.unit if result.unit in {"%", ""} else " " + result.unit
-        setting = "; ".join(
-            x
-            for x in (
-                result.teacher and f"T: {result.teacher}",
-                result.student and f"S: {result.student}",
-                result.setting,
-            )
-            if x
-        )
+        setting = result_setting(result)
         paper = "this paper" if result.source.paper == "self" else result.source.paper
         rows.append(
             {
