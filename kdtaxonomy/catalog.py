@@ -12,7 +12,6 @@ import gc
 import os
 import pickle
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,8 @@ from kdtaxonomy.lookup import (
     signature,
     write_cache,
 )
+from kdtaxonomy.problems import CatalogError as CatalogError  # re-exported: kdtaxonomy.CatalogError
+from kdtaxonomy.problems import Problem as Problem
 from kdtaxonomy.schema import Configuration, Entry, is_slug, step_terms
 from kdtaxonomy.vocabulary import Vocabulary
 from kdtaxonomy.yamlio import Document, YamlError, read_document
@@ -40,28 +41,6 @@ def default_vocabulary_path() -> Path:
     """The vocabulary shipped with the package (used when a catalog directory has none)."""
     shipped = PACKAGE_DIR / "_data" / "catalog" / "vocabulary.yaml"
     return shipped if shipped.is_file() else PACKAGE_DIR.parent / "catalog" / "vocabulary.yaml"
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One validation problem."""
-
-    file: str
-    reason: str
-    line: int | None = None
-    field: str | None = None
-
-    def __str__(self) -> str:
-        where = self.file + (f":{self.line}" if self.line else "")
-        return f"{where}: {self.field + ': ' if self.field else ''}{self.reason}"
-
-
-class CatalogError(Exception):
-    """The catalog (or some files) failed validation; holds every problem found."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        super().__init__("\n".join(str(p) for p in problems))
-        self.problems = problems
 
 
 def _field_path(loc: tuple[str | int, ...]) -> str:

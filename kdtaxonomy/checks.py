@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from kdtaxonomy.problems import Problem
 from kdtaxonomy.schema import Entry
 from kdtaxonomy.vocabulary import Vocabulary
 from kdtaxonomy.yamlio import Document, Loc
-
-if TYPE_CHECKING:
-    from kdtaxonomy.catalog import Problem
 
 
 def _line(docs: dict[Path, Document], path: Path, loc: Loc) -> int | None:
@@ -23,9 +20,8 @@ def run_extra_checks(
 ) -> list[Problem]:
     """Problems that need the whole catalog or the component specs: survey rows claimed twice, recipes whose
     components or parameters do not exist, teacher-student topologies that cannot run."""
-    from kdtaxonomy.catalog import Problem
-    from kdtaxonomy.graph import check_topology, topology
     from kdtaxonomy.recipe import RecipeError, resolve
+    from kdtaxonomy.topology import check_topology, topology
 
     sound: dict[str, str | None] = {}  # recipe (without its names) -> why its topology cannot run
 

@@ -231,7 +231,7 @@ class Runner:
         train, val, test, preps = self.prepare(bundle)
         setup = build_component("teacher", self.recipe.teacher)
         self.plan: TeacherPlan = setup.plan(bundle.num_classes)
-        from kdtaxonomy.graph import check_topology, topology
+        from kdtaxonomy.topology import check_topology, topology
 
         check_topology(topology(self.recipe, bundle.num_classes))  # refuse graphs that cannot run
         for node in self.plan.nodes:

@@ -2,8 +2,8 @@
 
 Every model the pipeline trains (teachers, assistants, baseline, distilled student, peers) goes through
 :func:`fit`. Shuffling and augmentation are seeded per epoch, so a run resumed from an epoch checkpoint
-continues exactly as an uninterrupted one. ``python -m kdtaxonomy.train`` (or ``torchrun ... -m
-kdtaxonomy.train``) is the distributed entry point; it accepts the options of ``kdtax train``.
+continues exactly as an uninterrupted one. The distributed entry point (``torchrun ... -m
+kdtaxonomy.launch``) is :mod:`kdtaxonomy.launch`.
 """
 
 from __future__ import annotations
@@ -402,17 +402,3 @@ def elapsed(start: float) -> float:
 def finite_or_nan(value: float) -> float:
     """``value`` when finite, else NaN (for JSON-safe reporting)."""
     return value if math.isfinite(value) else float("nan")
-
-
-def main(argv: list[str] | None = None) -> None:
-    """``python -m kdtaxonomy.train ID [options]`` / ``torchrun --nproc_per_node=N -m kdtaxonomy.train ID``."""
-    import sys
-
-    from kdtaxonomy.cli import app
-
-    args = list(sys.argv[1:] if argv is None else argv)
-    app(args if "train" in args else ["train", *args], prog_name="kdtaxonomy.train")
-
-
-if __name__ == "__main__":
-    main()

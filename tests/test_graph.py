@@ -1,4 +1,4 @@
-"""The taxonomy graph, similarity, gaps, composition, topology and views (kdtaxonomy.graph) and their CLI."""
+"""The taxonomy graph, similarity, gaps, composition, topology and views (kdtaxonomy.graph, .similarity, .gaps, .compose, .topology, .views) and their CLI."""
 
 from __future__ import annotations
 
@@ -17,23 +17,14 @@ from typer.testing import CliRunner
 
 from kdtaxonomy.catalog import Catalog, load_catalog, read_vocabulary, validate_paths
 from kdtaxonomy.cli import app
-from kdtaxonomy.graph import (
-    FACET_WEIGHTS,
-    RULES,
-    ComposeError,
-    check_topology,
-    compose,
-    config_node,
-    gaps,
-    similar,
-    taxonomy_graph,
-    term_node,
-    topology,
-    views,
-    write_graph,
-)
+from kdtaxonomy.compose import RULES, ComposeError, compose
+from kdtaxonomy.gaps import gaps
+from kdtaxonomy.graph import config_node, taxonomy_graph, term_node, write_graph
 from kdtaxonomy.recipe import resolve
 from kdtaxonomy.schema import UNKNOWN, ComponentSpec, step_terms
+from kdtaxonomy.similarity import FACET_WEIGHTS, similar
+from kdtaxonomy.topology import check_topology, topology
+from kdtaxonomy.views import views
 
 from .conftest import CATALOG, FIXTURES, make_catalog
 
@@ -401,7 +392,7 @@ def test_topology_needs_no_torch_and_validation_checks_it(
     code = (
         "import sys\n"
         "from kdtaxonomy.catalog import load_catalog\n"
-        "from kdtaxonomy.graph import check_topology, topology\n"
+        "from kdtaxonomy.topology import check_topology, topology\n"
         "from kdtaxonomy.recipe import resolve\n"
         "c = load_catalog(use_cache=False)\n"
         "for e, cfg in c.configurations():\n"
@@ -412,13 +403,13 @@ def test_topology_needs_no_torch_and_validation_checks_it(
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
     # a recipe whose topology cannot run is a validation problem with file, line and field
-    import kdtaxonomy.graph as graph_module
+    import kdtaxonomy.topology as topology_module
 
     def refuse(graph: nx.DiGraph) -> None:
         if graph.graph.get("transfer") == "sequential":
             raise ValueError("the student is unreachable from every teacher (teacher)")
 
-    monkeypatch.setattr(graph_module, "check_topology", refuse)
+    monkeypatch.setattr(topology_module, "check_topology", refuse)
     root = make_catalog(
         tmp_path, CATALOG / "methods" / "mirzadeh2020-takd.yaml", CATALOG / "methods" / "ahn2019-vid.yaml"
     )

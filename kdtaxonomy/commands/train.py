@@ -53,7 +53,7 @@ def _spawn(nproc: int) -> int:
         "--standalone",
         f"--nproc_per_node={nproc}",
         "-m",
-        "kdtaxonomy.train",
+        "kdtaxonomy.launch",
         *cleaned,
     ]
     return subprocess.call(command)

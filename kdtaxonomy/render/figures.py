@@ -2,7 +2,7 @@
 
 - :func:`model_svg`: the general four-stage teacher-student model (survey seed 000, Fig. 1);
 - :func:`stage_svg`: one stage with its steps and terms (survey Figs. 2-6);
-- :func:`topology_svg`: a recipe's teacher -> assistant -> student graph (:func:`kdtaxonomy.graph.topology`);
+- :func:`topology_svg`: a recipe's teacher -> assistant -> student graph (:func:`kdtaxonomy.topology.topology`);
 - :func:`bar_chart_svg`: horizontal bars with optional error whiskers (results page, method pages).
 
 Every text that reaches the SVG passes through :func:`markupsafe.escape`, so catalog text stays data; the

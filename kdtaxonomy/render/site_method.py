@@ -72,7 +72,7 @@ def _details(config: Configuration) -> list[tuple[str, str]]:
 
 
 def _similar(catalog: Catalog, entry: Entry, config: Configuration) -> list[dict[str, Any]]:
-    from kdtaxonomy.graph import similar
+    from kdtaxonomy.similarity import similar
 
     return [
         {"id": s.id, "configuration": s.configuration, "title": s.title, "score": f"{s.score:.3f}"}
@@ -88,9 +88,9 @@ class Topologies:
 
     def figure(self, entry: Entry, config: Configuration) -> tuple[Any, str]:
         """(SVG markup or None, a sentence on the topology or why it is missing)."""
-        from kdtaxonomy.graph import check_topology, topology
         from kdtaxonomy.recipe import RecipeError, resolve
         from kdtaxonomy.render.figures import topology_svg
+        from kdtaxonomy.topology import check_topology, topology
 
         try:
             recipe = resolve(config, entry.id)

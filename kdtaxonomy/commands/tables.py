@@ -1,0 +1,125 @@
+"""Table commands: ``table summary|objectives|...|results``, ``table benchmark`` and ``reproduction-report``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from kdtaxonomy.commands.common import (
+    DataPrepOpt,
+    DatasetOpt,
+    KnowledgeOpt,
+    LocationOpt,
+    ModalityOpt,
+    ObjectiveOpt,
+    SearchOpt,
+    StudentOpt,
+    TableFormat,
+    TeacherOpt,
+    TransferOpt,
+    YearOpt,
+    emit,
+    facet_values,
+    fail,
+    select,
+)
+
+table_app = typer.Typer(
+    help="Comparison tables generated from the catalog.", no_args_is_help=True, rich_markup_mode=None
+)
+
+
+def _table_command(name: str, doc: str) -> None:
+    """Register ``kdtax table NAME`` with the facet filters of ``kdtax list``."""
+
+    def command(
+        ctx: typer.Context,
+        objective: ObjectiveOpt = None,
+        modality: ModalityOpt = None,
+        data_prep: DataPrepOpt = None,
+        teacher: TeacherOpt = None,
+        knowledge: KnowledgeOpt = None,
+        location: LocationOpt = None,
+        transfer: TransferOpt = None,
+        student: StudentOpt = None,
+        dataset: DatasetOpt = None,
+        year: YearOpt = None,
+        search: SearchOpt = None,
+        fmt: Annotated[TableFormat, typer.Option("--format", help="Output format.")] = TableFormat.md,
+        output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to this file.")] = None,
+    ) -> None:
+        from kdtaxonomy.render import tables
+
+        catalog, pairs = select(ctx, **facet_values(locals()))
+        if name == "summary":
+            built = tables.summary_tables(pairs)
+        elif name == "results":
+            built = [tables.results_table(pairs)]
+        else:
+            built = [tables.stage_table(catalog, name, pairs)]
+        emit(tables.render(built, fmt.value, f"kdtaxonomy: {name} table"), output)
+
+    command.__doc__ = doc
+    table_app.command(name)(command)
+
+
+_table_command("summary", "The survey's summary Tables I and II, generated from the catalog.")
+_table_command("objectives", "Objectives and data of every configuration (survey Section II).")
+_table_command("data-preparation", "Data preparation of every configuration (survey Section III).")
+_table_command("teacher", "Teacher modeling of every configuration (survey Section IV).")
+_table_command("distillation", "Knowledge distillation of every configuration (survey Section V).")
+_table_command("student", "Student modeling of every configuration (survey Section VI).")
+_table_command("results", "Reported results with their sources, beside reproduced ones when they exist.")
+
+
+@table_app.command("benchmark")
+def table_benchmark_command(
+    regime: Annotated[str | None, typer.Option("--regime", help="Only this regime (default: all).")] = None,
+    results: Annotated[
+        Path | None,
+        typer.Option(
+            "--results", help="Results folder holding suite/ (default: results/ of the repository)."
+        ),
+    ] = None,
+    fmt: Annotated[TableFormat, typer.Option("--format", help="Output format.")] = TableFormat.md,
+    matrix: Annotated[
+        bool, typer.Option("--matrix", help="One row per method, one Δ column per regime (not json).")
+    ] = False,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to this file.")] = None,
+) -> None:
+    """The benchmark suite: distilled vs. student alone paired over seeds, beside the published gains."""
+    from kdtaxonomy.bench import default_results_dir
+    from kdtaxonomy.benchmark_table import build, only_regime
+    from kdtaxonomy.render.benchmark import render
+
+    folder = results or default_results_dir()
+    table = build(folder)
+    for problem in table.problems:
+        sys.stderr.write(f"warning: {problem}\n")
+    if not table.rows:
+        fail(f"no benchmark-suite results under {folder / 'suite'} (suite/<regime>/<method>/seed-<s>.json)")
+    if regime is not None:
+        known = sorted({r.regime for r in table.rows})
+        if regime not in known:
+            fail(f"--regime: unknown regime {regime!r}; known regimes: {', '.join(known)}")
+        table = only_regime(table, regime)
+    emit(render(table, fmt.value, layout="matrix" if matrix else "long"), output)
+
+
+def reproduction_report_command(
+    results: Annotated[
+        Path | None, typer.Option("--results", help="Results folder (default: results/ of the repository).")
+    ] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file.")] = None,
+) -> None:
+    """REPRODUCTION.md: the seed papers' claims against the benchmark results of kdtax bench."""
+    from kdtaxonomy.claims import render_report
+
+    problems: list[str] = []
+    text = render_report(results, problems)
+    for problem in problems:
+        sys.stderr.write(f"warning: {problem}\n")
+    emit(text, output)
