@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,14 +17,7 @@ from typing import Any
 import torch
 
 from kdtaxonomy.data import ArrayData
-
-
-def cache_dir() -> Path:
-    """Where trained teachers, baselines and generated datasets are cached."""
-    base = os.environ.get("KDTAX_CACHE_DIR") or str(
-        Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "kdtaxonomy"
-    )
-    return Path(base)
+from kdtaxonomy.folders import cache_dir as cache_dir  # re-exported
 
 
 @contextlib.contextmanager

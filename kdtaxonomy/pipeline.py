@@ -22,7 +22,7 @@ from kdtaxonomy.data import ArrayData, as_batch, model_input
 from kdtaxonomy.hooks import OUTPUT, FeatureTap, resolve_locations
 from kdtaxonomy.registry import load_components
 from kdtaxonomy.schema import ComponentSpec, KnowledgeSpec
-from kdtaxonomy.train import FitConfig, FitResult, accuracy, fit, loader, wrap_ddp
+from kdtaxonomy.train import Chance, FitConfig, FitResult, accuracy, fit, loader, wrap_ddp
 from kdtaxonomy.transfer import Mutual, Term, Transfer
 
 Features = dict[str, Tensor]
@@ -322,6 +322,7 @@ class Distiller:
                     after_step=lambda: self.construction.after_step(_unwrap(self.student)),
                     validate=None if val is None else (lambda: self.evaluate(val)),
                     on_step=self._on_step,
+                    chance=None if val is None else Chance.of(val.y),
                 )
             )
         self.student = self.construction.finalize(_unwrap(self.student))

@@ -12,7 +12,7 @@ from torch import nn
 from kdtaxonomy.data import ArrayData, DataBundle, model_input
 from kdtaxonomy.pipeline import Distiller
 from kdtaxonomy.registry import load_components
-from kdtaxonomy.train import FitConfig, FitResult, accuracy, fit, loader, wrap_ddp
+from kdtaxonomy.train import Chance, FitConfig, FitResult, accuracy, fit, loader, wrap_ddp
 
 
 def build_model(
@@ -50,6 +50,7 @@ def train_ce(
         lambda e: loader(data, cfg.batch_size, shuffle=True, seed=cfg.seed, epoch=e),
         cfg,
         validate=None if val is None else validate,
+        chance=None if val is None else Chance.of(val.y),
     )
 
 

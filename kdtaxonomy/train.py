@@ -23,11 +23,40 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, DistributedSampler
 
 from kdtaxonomy.data import ArrayData, ArrayDataset, model_input
+from kdtaxonomy.interrupt import Interrupted, stop_requests
 from kdtaxonomy.yamlio import atomic_writer
 
 
 class TrainingError(RuntimeError):
     """Training cannot go on (non-finite loss, bad device, ...); the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Chance:
+    """The chance level of a validation split: the accuracy (%) of always predicting its majority class."""
+
+    accuracy: float
+    n: int
+
+    @classmethod
+    def of(cls, labels: Tensor) -> Chance:
+        """Chance level of the integer class ``labels``."""
+        n = int(labels.numel())
+        top = int(torch.bincount(labels.reshape(-1).long()).max()) if n else 0
+        return cls(100.0 * top / max(n, 1), n)
+
+    def bound(self) -> float:
+        """Chance plus two binomial standard errors (%): below it, an accuracy is not better than chance."""
+        p = self.accuracy / 100.0
+        return 100.0 * (p + 2.0 * math.sqrt(p * (1.0 - p) / max(self.n, 1)))
+
+    def diverged(self, accuracy: float, first_loss: float, last_loss: float) -> bool:
+        """At chance (``accuracy <= bound()``) with a last-epoch loss not below the first step's (the
+        untrained model's): a model that learned nothing, not one cut short by a small budget."""
+        return accuracy <= self.bound() and not last_loss < first_loss
+
+    def describe(self) -> str:
+        return f"majority class {self.accuracy:.1f}% of {self.n} rows, bound {self.bound():.1f}%"
 
 
 @dataclass
@@ -215,6 +244,7 @@ def fit(
     after_step: Callable[[], None] | None = None,
     validate: Callable[[], float] | None = None,
     on_step: Callable[[int, int], None] | None = None,
+    chance: Chance | None = None,
 ) -> FitResult:
     """Train the parameters of ``trainable`` that require grad with ``loss_fn(batch, epoch)``.
 
@@ -226,6 +256,9 @@ def fit(
     Checkpoints (model, optimizer, scheduler, scaler, counters, selection) are written atomically at the end
     of every epoch when ``cfg.checkpoint`` is set; with ``cfg.resume`` training continues after the last
     completed epoch. A non-finite loss raises :class:`TrainingError`; the last good checkpoint is kept.
+    With ``chance`` (the validation split's chance level), a model whose best validation accuracy is
+    indistinguishable from chance and whose loss did not fall (:meth:`Chance.diverged`) raises
+    :class:`TrainingError` too, so that it is never used or cached.
     """
     if cfg.device.type == "cuda":
         trainable.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # 4-D weights only
@@ -240,6 +273,8 @@ def fit(
     use_scaler = cfg.amp and cfg.device.type == "cuda" and not torch.cuda.is_bf16_supported()
     scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
     start, steps, losses = 0, 0, []
+    first_loss = math.nan
+    skip, partial, rng = 0, (0.0, 0), None  # a checkpoint written mid-epoch (on Ctrl-C) resumes mid-epoch
     curve: list[tuple[int, float]] = []
     best: tuple[float, int, dict[str, Tensor]] | None = None
     if cfg.resume and cfg.checkpoint is not None and cfg.checkpoint.is_file():
@@ -250,6 +285,9 @@ def fit(
             scheduler.load_state_dict(state["scheduler"])
         scaler.load_state_dict(state["scaler"])
         start, steps, losses = state["epoch"], state["steps"], list(state["losses"])
+        first_loss = float(state.get("first_loss", math.nan))
+        if "batch" in state:
+            skip, partial, rng = int(state["batch"]), tuple(state["partial"]), state["rng"]
         curve = [(int(a), float(b)) for a, b in state.get("curve", [])]
         best = state.get("best")
     resumed_from = start
@@ -266,58 +304,88 @@ def fit(
     task = None
     if cfg.progress is not None and rank() == 0:
         task = cfg.progress.add_task(cfg.label, total=epochs, completed=start)
-    for epoch in range(start, epochs):
-        if steps >= total:
-            break
-        torch.manual_seed(cfg.seed * 1_000_003 + epoch)
-        trainable.train()
-        running, count = 0.0, 0
-        for raw in batches(epoch):
-            batch = _to(raw, cfg.device)
-            if on_step is not None:
-                on_step(steps, per_epoch)
-            with amp_context(cfg.device, cfg.amp):
-                loss = loss_fn(batch, epoch)
-            if not torch.isfinite(loss.detach()).item():
-                where = f"; the last good checkpoint is kept at {cfg.checkpoint}" if cfg.checkpoint else ""
-                raise TrainingError(
-                    f"{cfg.label}: the loss became {loss.item()} at epoch {epoch + 1}, step {steps + 1}{where}. "
-                    "Lower the learning rate or the loss weights."
-                )
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()  # type: ignore[no-untyped-call]
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            if after_step is not None:
-                after_step()
-            steps += 1
-            running += float(loss.detach())
-            count += 1
-            if validate is not None and (steps % max(cfg.eval_every, 1) == 0 or steps >= total):
-                evaluate()
+
+    def save(epoch_done: int, **extra: Any) -> None:
+        assert cfg.checkpoint is not None
+        state = {
+            "epoch": epoch_done,
+            "steps": steps,
+            "losses": losses,
+            "first_loss": first_loss,
+            "model": trainable.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "scaler": scaler.state_dict(),
+            "curve": curve,
+            "best": best,
+            **extra,
+        }
+        with atomic_writer(cfg.checkpoint, "wb") as handle:
+            torch.save(state, handle)
+
+    with stop_requests(cfg.checkpoint is not None and not is_distributed()) as stop:
+        for epoch in range(start, epochs):
             if steps >= total:
                 break
-        losses.append(running / max(count, 1))
-        if cfg.checkpoint is not None and rank() == 0:
-            state = {
-                "epoch": epoch + 1,
-                "steps": steps,
-                "losses": losses,
-                "model": trainable.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "scaler": scaler.state_dict(),
-                "curve": curve,
-                "best": best,
-            }
-            with atomic_writer(cfg.checkpoint, "wb") as handle:
-                torch.save(state, handle)
-        if task is not None:
-            cfg.progress.update(task, completed=epoch + 1, description=f"{cfg.label} loss {losses[-1]:.4f}")
+            torch.manual_seed(cfg.seed * 1_000_003 + epoch)
+            trainable.train()
+            running, count = partial if epoch == start and skip else (0.0, 0)
+            for position, raw in enumerate(batches(epoch)):
+                if epoch == start and position < skip:
+                    continue  # done before the interruption; the batch order is seeded per epoch
+                if epoch == start and skip and position == skip and rng is not None:
+                    torch.set_rng_state(rng)  # the random state at the interruption (augmentation, dropout)
+                batch = _to(raw, cfg.device)
+                if on_step is not None:
+                    on_step(steps, per_epoch)
+                with amp_context(cfg.device, cfg.amp):
+                    loss = loss_fn(batch, epoch)
+                if not torch.isfinite(loss.detach()).item():
+                    where = (
+                        f"; the last good checkpoint is kept at {cfg.checkpoint}" if cfg.checkpoint else ""
+                    )
+                    raise TrainingError(
+                        f"{cfg.label}: the loss became {loss.item()} at epoch {epoch + 1}, step {steps + 1}"
+                        f"{where}. Lower the learning rate or the loss weights."
+                    )
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()  # type: ignore[no-untyped-call]
+                scaler.step(optimizer)
+                scaler.update()
+                scheduler.step()
+                if after_step is not None:
+                    after_step()
+                if steps == 0:
+                    first_loss = float(loss.detach())
+                steps += 1
+                running += float(loss.detach())
+                count += 1
+                if validate is not None and (steps % max(cfg.eval_every, 1) == 0 or steps >= total):
+                    evaluate()
+                if steps >= total:
+                    break
+                if stop is not None and stop.requested and cfg.checkpoint is not None:
+                    save(epoch, batch=position + 1, partial=(running, count), rng=torch.get_rng_state())
+                    raise Interrupted(cfg.label, steps, cfg.checkpoint)
+            losses.append(running / max(count, 1))
+            if cfg.checkpoint is not None and rank() == 0:
+                save(epoch + 1)
+            if task is not None:
+                cfg.progress.update(
+                    task, completed=epoch + 1, description=f"{cfg.label} loss {losses[-1]:.4f}"
+                )
     best_step = best_value = None
     if best is not None:
         best_value, best_step, chosen = best
+        if math.isnan(first_loss) and losses:  # resumed from a checkpoint that predates first_loss
+            first_loss = losses[0]
+        if chance is not None and losses and chance.diverged(best_value, first_loss, losses[-1]):
+            raise TrainingError(
+                f"{cfg.label} diverged: its best validation accuracy {best_value:.2f}% is at chance "
+                f"({chance.describe()}) and its loss went from {first_loss:.4g} (first step) to "
+                f"{losses[-1]:.4g} (last epoch). "
+                "Lower the learning rate or the loss weights; nothing was cached."
+            )
         trainable.load_state_dict(chosen)
     return FitResult(len(losses) - resumed_from, steps, losses, resumed_from, curve, best_step, best_value)
 

@@ -71,6 +71,7 @@ def run_bench(
     threads: int = 1,
     steps: int | None = None,
     teacher_steps: int | None = None,
+    batch_size: int | None = None,
 ) -> int:
     """Run ``kdtax bench``; returns the exit code (1 if any run failed).
 
@@ -85,6 +86,11 @@ def run_bench(
     if isinstance(pairs, str):
         return _error(pairs)
     results_dir = results_dir or default_results_dir()
+    from kdtaxonomy.folders import cache_dir, writable_dir
+
+    for problem in (writable_dir(results_dir, "--results"), writable_dir(cache_dir(), "the cache folder")):
+        if problem:
+            return _error(problem)
     recipes: dict[tuple[str, str], Any] = {}
     for entry_id, name in pairs:
         overrides = {"dataset": ComponentSpec(component=dataset)} if dataset else {}
@@ -115,6 +121,8 @@ def run_bench(
         "dataset_params": dict(dataset_params or {}),
         "threads": threads,
     }
+    if batch_size is not None:  # only when given, so that earlier results without it still match
+        settings["batch_size"] = batch_size
     from kdtaxonomy.render.console import progress_bar
 
     progress = progress_bar()
@@ -147,6 +155,7 @@ def run_bench(
         "max_steps": max_steps,
         "dataset_params": dict(dataset_params or {}),
         "threads": threads,
+        "batch_size": batch_size,
         "commit": commit,
         "settings": settings,
     }
@@ -244,6 +253,7 @@ def run_job(job: Job, common: dict[str, Any], target: Any = None, progress: Any 
         steps=common["steps"],
         teacher_steps=common["teacher_steps"],
         max_steps=common["max_steps"],
+        batch_size=common.get("batch_size"),
         cache=True,
         progress=progress,
         dataset_params=dict(common["dataset_params"]),

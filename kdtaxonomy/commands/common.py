@@ -47,6 +47,19 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
+def split_id(text: str, config: str | None = None) -> tuple[str, str | None]:
+    """``ID#CONFIG`` -> ``(ID, CONFIG)`` (the form tables, the site and ``bench`` print); plain ``ID`` keeps
+    ``config``. A ``--config`` that names another configuration than ``#CONFIG`` exits 1."""
+    entry_id, sep, name = text.partition("#")
+    if not sep:
+        return text, config
+    if not entry_id or not name:
+        fail(f"{text!r}: write ID or ID#CONFIG")
+    if config is not None and config != name:
+        fail(f"{text!r} and --config {config!r} name different configurations")
+    return entry_id, name
+
+
 def report_problems(problems: list[Problem]) -> None:
     """Print every problem on stderr, one line each."""
     for problem in problems:

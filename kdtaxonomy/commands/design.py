@@ -10,7 +10,15 @@ from typing import Annotated, Any
 
 import typer
 
-from kdtaxonomy.commands.common import QueryFormat, console, emit, fail, get_catalog, get_vocabulary
+from kdtaxonomy.commands.common import (
+    QueryFormat,
+    console,
+    emit,
+    fail,
+    get_catalog,
+    get_vocabulary,
+    split_id,
+)
 
 
 class GraphFormat(StrEnum):
@@ -47,6 +55,7 @@ def similar_command(
     """Configurations most similar to one (weighted Jaccard over the terms of each facet)."""
     from kdtaxonomy.similarity import similar
 
+    entry_id, config = split_id(entry_id, config)
     catalog = get_catalog(ctx)
     try:
         found = similar(catalog, entry_id, config, k)
@@ -153,6 +162,7 @@ def views_command(
     """One configuration under the four-stage model and under Gou et al.'s taxonomy."""
     from kdtaxonomy.views import views
 
+    entry_id, config = split_id(entry_id, config)
     catalog = get_catalog(ctx)
     try:
         data = views(catalog, entry_id, config)

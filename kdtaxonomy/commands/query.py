@@ -32,6 +32,7 @@ from kdtaxonomy.commands.common import (
     get_index,
     get_vocabulary,
     report_problems,
+    split_id,
 )
 
 
@@ -64,13 +65,17 @@ def list_command(
     except VocabularyError as exc:
         fail(str(exc))
     data = [index.rows[i] for i in positions]
+    if not data and fmt is ListFormat.table:
+        sys.stderr.write("no configuration matches these options (kdtax vocab lists the terms)\n")
+        return
     if fmt is ListFormat.table:
         from collections import Counter
 
+        from kdtaxonomy.render.fit import fit_width, print_fitted
         from kdtaxonomy.render.listing import list_table
 
         multi = {key for key, n in Counter(r["id"] for r in index.rows).items() if n > 1}
-        console().print(list_table(data, multi))
+        print_fitted(fit_width(console()), list_table(data, multi))
         return
     from kdtaxonomy.render import formats
 
@@ -96,6 +101,7 @@ def show_command(
     ] = None,
 ) -> None:
     """Show one method's four-stage description, references and reported results."""
+    entry_id, config = split_id(entry_id, config)
     catalog = get_catalog(ctx)
     try:
         entry = catalog.get(entry_id)
@@ -116,7 +122,9 @@ def show_command(
         if f"/{entry.id}/" in problem.replace("\\", "/"):
             sys.stderr.write(f"warning: {problem}\n")
     if fmt is ListFormat.table:
-        console().print(render.show_renderable(entry, catalog, config, reproduced))
+        from kdtaxonomy.render.fit import fit_width, print_fitted
+
+        print_fitted(fit_width(console()), render.show_renderable(entry, catalog, config, reproduced))
     elif fmt is ListFormat.json:
         emit(rows.to_json(render.entry_json(entry, config, reproduced)))
     elif fmt is ListFormat.md:
@@ -149,7 +157,7 @@ def vocab_command(
     else:
         from kdtaxonomy.registry import suggest
 
-        names = [*vocab.data.stages, *vocab.steps, *FACETS]
+        names = list(dict.fromkeys([*vocab.data.stages, *vocab.steps, *FACETS]))
         fail(
             f"unknown stage or step {stage!r}.{suggest(stage, names)} Stages: {', '.join(vocab.data.stages)}"
         )
@@ -157,8 +165,9 @@ def vocab_command(
 
     if fmt is ListFormat.table:
         from kdtaxonomy.render.console import vocab_table
+        from kdtaxonomy.render.fit import fit_width, print_fitted
 
-        console().print(vocab_table(catalog, steps))
+        print_fitted(fit_width(console()), vocab_table(catalog, steps))
         return
     data = [
         {
@@ -221,7 +230,7 @@ def cite_command(
 
     catalog = get_catalog(ctx)
     try:
-        entries = [catalog.get(i) for i in entry_ids]
+        entries = list({id(e): e for e in (catalog.get(split_id(i)[0]) for i in entry_ids)}.values())
     except KeyError as exc:
         fail(str(exc.args[0]))
     if fmt is CiteFormat.bibtex:
@@ -251,21 +260,20 @@ def registry_command(
             "kind": c.kind,
             "key": c.key,
             "term": c.term or "",
-            "params": ", ".join(f"{n}={f.default!r}" for n, f in c.params.model_fields.items()),
+            "params": ", ".join(
+                f"{n}=(required)" if f.is_required() else f"{n}={f.default!r}"
+                for n, f in c.params.model_fields.items()
+            ),
             "summary": c.summary,
         }
         for c in components
     ]
     keys = ["kind", "key", "term", "params", "summary"]
     if fmt is ListFormat.table:
-        from rich.table import Table
+        from kdtaxonomy.render.fit import fit_width, print_fitted
+        from kdtaxonomy.render.listing import registry_table
 
-        table = Table(title=f"{len(data)} registered component(s)")
-        for key in keys:
-            table.add_column(key, overflow="fold")
-        for row in data:
-            table.add_row(*(row[k] for k in keys))
-        console().print(table)
+        print_fitted(fit_width(console()), registry_table(data))
     elif fmt is ListFormat.json:
         emit(rows.to_json(data))
     else:

@@ -195,6 +195,11 @@ def run_suite(
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
     results_dir = results_dir or (default_results_dir() / "quick" if quick else default_results_dir())
+    from kdtaxonomy.folders import cache_dir, writable_dir
+
+    for problem in (writable_dir(results_dir, "--results"), writable_dir(cache_dir(), "the cache folder")):
+        if problem:
+            return _error(problem)
     commit = _git_commit()
     failed: list[str] = []
     start = time.perf_counter()

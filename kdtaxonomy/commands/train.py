@@ -67,6 +67,7 @@ def run_train(
     recipe_file: Path | None = None,
     dataset: str | None,
     data_root: Path | None,
+    dataset_params: dict[str, Any] | None = None,
     epochs: int | None,
     teacher_epochs: int | None,
     max_steps: int | None,
@@ -113,6 +114,21 @@ def run_train(
     except RecipeError as exc:
         where = str(recipe_file) if recipe_file is not None else f"{run_id}#{configuration.name}"
         return _error(f"{where}: recipe: {exc}")
+    from kdtaxonomy.folders import cache_dir, readable_dir, writable_dir
+
+    checks = [
+        writable_dir(out, "--out") if out is not None else None,
+        readable_dir(data_root, "--data-root") if data_root is not None else None,
+        writable_dir(cache_dir(), "the cache folder (KDTAX_CACHE_DIR)") if cache else None,
+    ]
+    manifest = _manifest(run_id, configuration.name, recipe.digest(), locals())
+    if out is not None and not any(checks):
+        from kdtaxonomy.folders import check_run_folder
+
+        checks.append(check_run_folder(out, manifest, resume))
+    problem = next((c for c in checks if c), None)
+    if problem is not None:
+        return _error(problem)
     if nproc > 1 and "RANK" not in os.environ:
         return _spawn(nproc)
 
@@ -133,6 +149,8 @@ def run_train(
         from kdtaxonomy.render.console import progress_bar
 
         progress = progress_bar()
+    if out is not None and my_rank == 0:
+        _write_manifest(out, manifest)
     options = RunOptions(
         seed=seed,
         device=target,
@@ -147,14 +165,23 @@ def run_train(
         resume=resume,
         cache=cache,
         progress=progress,
-        dataset_params={"root": str(data_root)} if data_root else {},
+        dataset_params={**(dataset_params or {}), **({"root": str(data_root)} if data_root else {})},
     )
+    from kdtaxonomy.interrupt import Interrupted
+
     try:
         if progress is not None:
             with progress:
                 result = run_recipe(recipe, options)
         else:
             result = run_recipe(recipe, options)
+    except Interrupted as exc:
+        again = [a for a in sys.argv[1:] if a != "--resume"]
+        sys.stderr.write(f"interrupted: {exc}\ncontinue with: kdtax {' '.join(again)} --resume\n")
+        return 130
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted; nothing to resume from (give --out DIR to keep checkpoints)\n")
+        return 130
     except (TrainingError, ValueError, KeyError, RuntimeError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         return _error(f"{run_id}#{configuration.name}: {message}")
@@ -188,6 +215,40 @@ def run_train(
     else:
         _print_table(result)
     return 0
+
+
+_MANIFEST_SETTINGS = (
+    "seed", "epochs", "teacher_epochs", "steps", "teacher_steps", "max_steps", "batch_size", "threads",
+    "device", "amp", "data_root", "dataset_params", "nproc",
+)  # fmt: skip
+"""The options of ``kdtax train`` that change what a run computes (recorded in, and compared with, run.json)."""
+
+
+def _manifest(run_id: str, name: str, recipe_hash: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The ``run.json`` of a run: what it is (recipe hash, settings) and which code wrote it."""
+    from kdtaxonomy import __version__
+    from kdtaxonomy.folders import MANIFEST_FORMAT
+
+    settings = {
+        k: str(v) if isinstance(v, Path) else v for k, v in options.items() if k in _MANIFEST_SETTINGS
+    }
+    return {
+        "format": MANIFEST_FORMAT,
+        "id": run_id,
+        "configuration": name,
+        "recipe_hash": recipe_hash,
+        "settings": settings,
+        "kdtaxonomy": __version__,
+        "git_commit": _git_commit(),
+    }
+
+
+def _write_manifest(out: Path, manifest: dict[str, Any]) -> None:
+    from kdtaxonomy.folders import MANIFEST
+    from kdtaxonomy.yamlio import atomic_write_text
+
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / MANIFEST, json.dumps(manifest, indent=2) + "\n")
 
 
 def _read_recipe_file(path: Path, catalog: Catalog) -> Configuration | str:

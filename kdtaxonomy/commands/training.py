@@ -11,7 +11,18 @@ from typing import Annotated, Any
 
 import typer
 
-from kdtaxonomy.commands.common import Device, State, TrainFormat, fail, get_catalog
+from kdtaxonomy.commands.common import Device, State, TrainFormat, fail, get_catalog, split_id
+
+
+def dataset_params(items: list[str] | None) -> dict[str, Any]:
+    """``--dataset-param KEY=VALUE`` options as a dict (integers parsed); a malformed one exits 1."""
+    params: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            fail(f"--dataset-param wants KEY=VALUE, got {item!r}")
+        params[key] = int(value) if value.lstrip("-").isdigit() else value
+    return params
 
 
 def train_command(
@@ -30,6 +41,12 @@ def train_command(
     ] = None,
     data_root: Annotated[
         Path | None, typer.Option("--data-root", help="Folder of a dataset you bring.")
+    ] = None,
+    dataset_param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--dataset-param", help="KEY=VALUE dataset parameter (e.g. train_limit=192); repeatable."
+        ),
     ] = None,
     epochs: Annotated[
         int | None, typer.Option("--epochs", min=1, help="Epochs of the student and baseline.")
@@ -54,8 +71,9 @@ def train_command(
     amp: Annotated[bool, typer.Option("--amp/--no-amp", help="Mixed precision on CUDA.")] = True,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
     out: Annotated[
-        Path | None, typer.Option("--out", help="Folder for checkpoints and results.json.")
+        Path | None, typer.Option("-o", "--output", help="Folder for run.json, checkpoints and results.json.")
     ] = None,
+    out_alias: Annotated[Path | None, typer.Option("--out", hidden=True)] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the checkpoints in --out.")] = False,
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Do not reuse cached teachers/baselines.")
@@ -68,8 +86,13 @@ def train_command(
     """Train a catalogued method end to end: teacher(s), student alone, distilled student."""
     from kdtaxonomy.commands.train import run_train
 
+    if out is not None and out_alias is not None and out != out_alias:
+        fail("give the output folder once (-o/--output; --out is its old name)")
+    out = out or out_alias
     if resume and out is None:
-        fail("--resume needs --out (the folder holding the checkpoints)")
+        fail("--resume needs -o/--output (the folder holding the checkpoints)")
+    if entry_id is not None:
+        entry_id, config = split_id(entry_id, config)
     catalog = get_catalog(ctx)
     state: State = ctx.ensure_object(State)
     code = run_train(
@@ -79,6 +102,7 @@ def train_command(
         recipe_file=recipe_file,
         dataset=dataset,
         data_root=data_root,
+        dataset_params=dataset_params(dataset_param),
         epochs=epochs,
         teacher_epochs=teacher_epochs,
         steps=steps,
@@ -132,6 +156,11 @@ def bench_command(
             "--dataset-param", help="KEY=VALUE dataset parameter (e.g. train_limit=192); repeatable."
         ),
     ] = None,
+    data_root: Annotated[
+        Path | None,
+        typer.Option("--data-root", help="Folder of a dataset you bring (dataset parameter root)."),
+    ] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", min=2, help="Mini-batch size.")] = None,
     results: Annotated[
         Path | None, typer.Option("--results", help="Results folder (default: results/ of the repository).")
     ] = None,
@@ -199,12 +228,9 @@ def bench_command(
     if quick or regime or method:
         fail("--quick, --regime and --method go with --suite standard")
 
-    params: dict[str, Any] = {}
-    for item in dataset_param or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            fail(f"--dataset-param wants KEY=VALUE, got {item!r}")
-        params[key] = int(value) if value.lstrip("-").isdigit() else value
+    params = dataset_params(dataset_param)
+    if data_root is not None:
+        params["root"] = str(data_root)
     code = run_bench(
         get_catalog(ctx),
         list(ids or []),
@@ -224,6 +250,7 @@ def bench_command(
         threads=threads,
         steps=steps,
         teacher_steps=teacher_steps,
+        batch_size=batch_size,
     )
     if code:
         raise typer.Exit(code)

@@ -1,4 +1,8 @@
-"""Rich (terminal) and Markdown renderings of entries for ``kdtax list`` and ``kdtax show`` (no torch)."""
+"""Rich (terminal) and Markdown renderings of entries for ``kdtax show`` and ``kdtax vocab`` (no torch).
+
+The terminal tables are :class:`~kdtaxonomy.render.fit.Grid` s and the panels keep their titles whole,
+so the card fits any width (the layout rule is in :mod:`kdtaxonomy.render.fit`).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Group, RenderableType
-from rich.panel import Panel
-from rich.table import Table
 from rich.text import Text
 
 from kdtaxonomy.catalog import Catalog
 from kdtaxonomy.render.cite import short_citation
+from kdtaxonomy.render.fit import Column, FitPanel, Grid
 from kdtaxonomy.render.formats import md_escape
 from kdtaxonomy.schema import Configuration, Entry, ReportedResult, step_terms
 
@@ -97,21 +100,23 @@ def _result_cells(result: ReportedResult) -> list[str]:
     return [result.method, result.dataset, result.metric, value, setting, source]
 
 
-def reproduced_table(reproduced: Sequence[Aggregate]) -> Table:
-    """Reproduced results (kdtax bench), kept apart from the paper's reported results."""
+RESULT_HEADER = ("Method", "Dataset", "Metric", "Value", "Setting", "Source")
+
+
+def reproduced_table(reproduced: Sequence[Aggregate]) -> Grid:
+    """Reproduced results (kdtax bench), kept apart from the paper's reported results; stacked, each
+    block is headed by the configuration."""
     from kdtaxonomy.bench import PAIRED_NOTE, TABLE_HEADER, fmt_dataset, table_row
 
-    table = Table(
-        title="Reproduced on the embedded benchmark",
-        title_justify="left",
-        caption=PAIRED_NOTE,
-        caption_justify="left",
+    kept = {"Configuration", "Δ [95% CI]"}
+    columns = [Column(name, keep=name in kept) for name in (*TABLE_HEADER, "Dataset", "Commit")]
+    rows = [
+        [*table_row(agg), fmt_dataset(agg.dataset), ", ".join(c[:10] for c in agg.commits)]
+        for agg in reproduced
+    ]
+    return Grid(
+        columns, rows, title="Reproduced on the embedded benchmark", title_justify="left", caption=PAIRED_NOTE
     )
-    for name in (*TABLE_HEADER, "Dataset", "Commit"):
-        table.add_column(name, overflow="fold")
-    for agg in reproduced:
-        table.add_row(*table_row(agg), fmt_dataset(agg.dataset), ", ".join(c[:10] for c in agg.commits))
-    return table
 
 
 def show_renderable(
@@ -131,30 +136,28 @@ def show_renderable(
         head.append(f"Survey (Abbasi et al.) citation: {entry.survey_label}\n")
     if entry.related:
         head.append("Related: " + ", ".join(entry.related) + "\n")
-    parts.append(Panel(head, title=f"{entry.id} — {short_citation(entry)}", title_align="left"))
+    parts.append(FitPanel(head, f"{entry.id} — {short_citation(entry)}", entry.id))
     parts.append(Text(entry.description + "\n"))
     configs = [entry.configuration(config_name)] if config_name else entry.configurations
+    stage_columns = (
+        Column("Stage", keep=True, style="bold cyan"),
+        Column("Step", keep=True, style="cyan"),
+        Column("Value"),
+    )
     for config in configs:
-        table = Table(show_header=False, box=None, pad_edge=False)
-        table.add_column("stage", style="bold cyan", no_wrap=True)
-        table.add_column("step", style="cyan", no_wrap=True)
-        table.add_column("value", overflow="fold")
-        for row in _stage_rows(config, catalog):
-            table.add_row(*row)
-        title = f"configuration {config.name}" + (f": {config.title}" if config.title else "")
+        table = Grid(stage_columns, _stage_rows(config, catalog), boxed=False, sections=True)
+        short = f"configuration {config.name}"
+        title = short + (f": {config.title}" if config.title else "")
         if config.survey_row:
             title += f"  (survey Table {config.survey_row.table}, row {config.survey_row.work})"
         body: list[RenderableType] = [Text(config.summary + "\n"), table]
         body.append(Text(f"\nrun it: kdtax train {entry.id} --config {config.name}", style="green"))
-        parts.append(Panel(Group(*body), title=title, title_align="left"))
+        parts.append(FitPanel(Group(*body), title, short))
     results = [r for r in entry.results if config_name is None or r.configuration in {None, config_name}]
     if results:
-        rtable = Table(title="Reported results", title_justify="left")
-        for name in ("Method", "Dataset", "Metric", "Value", "Setting", "Source"):
-            rtable.add_column(name, overflow="fold")
-        for result in results:
-            rtable.add_row(*_result_cells(result))
-        parts.append(rtable)
+        columns = [Column(name, keep=name == "Value") for name in RESULT_HEADER]
+        rows = [_result_cells(result) for result in results]
+        parts.append(Grid(columns, rows, title="Reported results", title_justify="left"))
     else:
         parts.append(Text("Reported results: none recorded (unknown)."))
     if reproduced:
@@ -230,18 +233,19 @@ def entry_json(
     return data
 
 
-def vocab_table(catalog: Catalog, steps: Sequence[str]) -> Table:
-    """Rich table of vocabulary terms."""
+def vocab_table(catalog: Catalog, steps: Sequence[str]) -> Grid:
+    """Table of vocabulary terms: step and term kept whole, the rest wrapped between words; stacked, each
+    block is headed by the term."""
     vocab = catalog.vocabulary
-    table = Table(title="Vocabulary", show_lines=False)
-    for name in ("Step", "Term", "Label", "Synonyms", "Gou et al.", "Used by"):
-        table.add_column(name, overflow="fold")
+    names = ("Step", "Term", "Label", "Synonyms", "Gou et al.", "Used by")
+    columns = [Column(name, keep=name in {"Step", "Term", "Used by"}, join=", ") for name in names]
+    rows: list[list[str | list[str]]] = []
     for step in steps:
         for term in vocab.terms(step):
             info = vocab.term(step, term)
             used = sum(1 for _e, c in catalog.configurations() if term in step_terms(c, step))
-            table.add_row(step, term, info.label, ", ".join(info.synonyms), ", ".join(info.gou), str(used))
-    return table
+            rows.append([step, term, info.label, list(info.synonyms), list(info.gou), str(used)])
+    return Grid(columns, rows, title="Vocabulary", heading=1)
 
 
 def progress_bar() -> Any:
