@@ -55,3 +55,13 @@ def data_digest(*splits: ArrayData) -> str:
             digest.update(f"{name}{tuple(t.shape)}{t.dtype}".encode())
             digest.update(t.numpy().tobytes())
     return digest.hexdigest()[:20]
+
+
+def write_provenance(path: Path, key: str, about: dict[str, Any]) -> None:
+    """Write ``<model>.json`` beside the cached model at ``path``: its key, what it is (``about``: model,
+    data digest, recipe hash) and the code that trained it (kdtaxonomy and torch versions)."""
+    from kdtaxonomy import __version__
+    from kdtaxonomy.yamlio import atomic_write_text
+
+    record = {"key": key, **about, "kdtaxonomy": __version__, "torch": torch.__version__}
+    atomic_write_text(path.with_suffix(".json"), json.dumps(record, indent=2, sort_keys=True) + "\n")

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from kdtaxonomy.data import ArrayData, DataBundle
-from kdtaxonomy.model_cache import cache_dir, data_digest, model_key, model_lock
+from kdtaxonomy.model_cache import cache_dir, data_digest, model_key, model_lock, write_provenance
 from kdtaxonomy.pipeline import Distiller, build_component
 from kdtaxonomy.recipe import Recipe
 from kdtaxonomy.registry import load_components
@@ -79,6 +79,8 @@ class Runner:
         self.node_keys: dict[str, str] = {}
         self.fits: dict[str, list[FitResult]] = {}
         self.cache_hits: list[str] = []
+        self.provenance: dict[str, dict[str, Any]] = {}
+        """Cache key -> what the cached model is (written beside it as ``<key>.json``)."""
 
     # -- helpers ----------------------------------------------------------------------------------------
     def _cfg(self, label: str, role: str, seed_offset: int = 0, ckpt: str | None = None) -> FitConfig:
@@ -138,6 +140,7 @@ class Runner:
         if rank() == 0:
             with atomic_writer(path, "wb") as handle:
                 torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, handle)
+            self._describe(key, path)
         return model
 
     # -- stages -----------------------------------------------------------------------------------------
@@ -183,9 +186,10 @@ class Runner:
             held = val if node.classes is None else val.subset(torch.isin(val.y, torch.tensor(node.classes)))
         cfg = self._cfg(node.name, "teacher", node.seed_offset, ckpt=node.name)
         sources = [self.models[s] for s in node.sources]
+        digest = data_digest(subset, *([held] if held is not None else []))
         key = model_key(
             "node/2",
-            data_digest(subset, *([held] if held is not None else [])),
+            digest,
             {k: v for k, v in node.__dict__.items() if k not in {"name", "sources"}},
             self._budget(cfg),
             # what the node learns from: its sources' own keys (distinct teachers, distinct assistants)
@@ -212,6 +216,7 @@ class Runner:
             )
             self.fits[node.name] = fit_distiller(distiller, subset, cfg, held)
 
+        self.provenance[key] = {"model": node.name, "data_digest": digest}
         return self._cached(key, model, train)
 
     def _node_knowledge(self) -> list[KnowledgeSpec]:
@@ -381,9 +386,10 @@ class Runner:
             "note": "the distilled pipeline without its distillation terms: same data, preparation, "
             "augmentation, construction, initialisation and batch order (paired by seed)",
         }
+        digest = data_digest(data, *([val] if val is not None else []))
         key = model_key(
             "alone/2",
-            data_digest(data, *([val] if val is not None else [])),
+            digest,
             self.recipe.digest("data_preparation", "student_model"),
             construction.model_dump(mode="json"),
             self.node_keys.get("teacher") if construction.component != "from-scratch" else "",
@@ -395,8 +401,13 @@ class Runner:
         def train_alone() -> None:
             self.baseline_fits = train()
 
+        self.provenance[key] = {"model": "student alone", "data_digest": digest}
         cached = self._cached_distiller(key, distiller, train_alone)
         return cached
+
+    def _describe(self, key: str, path: Path) -> None:
+        """Write ``<key>.json`` beside a cached model: what it is, its recipe, data and code versions."""
+        write_provenance(path, key, {**self.provenance.get(key, {}), "recipe_hash": self.recipe.digest()})
 
     def _cached_distiller(self, key: str, distiller: Distiller, train: Any) -> Distiller:
         """The student-alone distiller with its (finalised) student loaded from the cache or trained."""
@@ -417,6 +428,7 @@ class Runner:
             if rank() == 0:
                 with atomic_writer(path, "wb") as handle:
                     torch.save(distiller.student, handle)
+                self._describe(key, path)
         return distiller
 
 

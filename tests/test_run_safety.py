@@ -166,3 +166,50 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_continue(tmp_path: Path) -> None:
     )
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["teacher_accuracy"] > 0
+
+
+def test_cache_entries_say_what_they_are(tmp_path: Path) -> None:
+    cache = Path(os.environ["KDTAX_CACHE_DIR"]) / "models"
+    result = CliRunner().invoke(
+        app, ["--catalog", str(CATALOG), "train", "park2019-rkd", *QUICK, "--seed", "11"]
+    )
+    assert result.exit_code == 0, result.stderr
+    recipe_hash = json.loads(result.stdout)["provenance"]["recipe_hash"]
+    records = [json.loads(p.read_text()) for p in cache.glob("*.json")]
+    mine = [r for r in records if r["recipe_hash"] == recipe_hash]
+    assert {r["model"] for r in mine} >= {"teacher", "student alone"}
+    for record in mine:
+        assert (cache / f"{record['key']}.pt").is_file()
+        assert len(record["data_digest"]) == 20 and record["kdtaxonomy"] and record["torch"]
+
+
+def test_a_diverged_teacher_fails_and_is_not_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KDTAX_CACHE_DIR", str(tmp_path / "cache"))
+    runner = CliRunner()
+    recipe = tmp_path / "lr.yaml"
+    composed = runner.invoke(
+        app, ["--catalog", str(CATALOG), "compose", "--knowledge", "soft-labels", "--transfer", "permuted"]
+    )
+    assert composed.exit_code == 0
+    recipe.write_text(composed.stdout + "implementation:\n  training:\n    lr: 1.0e+12\n")
+    result = runner.invoke(
+        app,
+        [
+            "--catalog",
+            str(CATALOG),
+            "train",
+            "--recipe",
+            str(recipe),
+            "--teacher-steps",
+            "100",
+            "--steps",
+            "5",
+        ],
+    )
+    assert result.exit_code == 1, result.output
+    assert (
+        "teacher diverged: its best validation accuracy" in result.stderr
+        and "nothing was cached" in result.stderr
+    )
+    assert "Traceback" not in result.stderr
+    assert not list((tmp_path / "cache").rglob("*.pt"))

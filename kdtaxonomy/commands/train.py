@@ -182,7 +182,7 @@ def run_train(
     except KeyboardInterrupt:
         sys.stderr.write("interrupted; nothing to resume from (give --out DIR to keep checkpoints)\n")
         return 130
-    except (TrainingError, ValueError, KeyError, RuntimeError) as exc:
+    except (TrainingError, ValueError, KeyError, RuntimeError, ImportError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         return _error(f"{run_id}#{configuration.name}: {message}")
     finally:
