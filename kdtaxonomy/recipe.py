@@ -273,6 +273,20 @@ def validate_recipe(recipe: Recipe) -> None:
         raise RecipeError(f"teacher.params.model: {exc}") from None
 
 
+def dataset_override(
+    config: Configuration, entry_id: str | None, key: str | None, params: dict[str, Any]
+) -> ComponentSpec | None:
+    """The dataset of a run given ``--dataset KEY`` and dataset parameters (``--data-root``,
+    ``--dataset-param``): the recipe's own dataset (and its parameters) when no key is given; None when
+    neither is given. The parameters are then validated with the rest of the recipe by :func:`resolve`."""
+    if key is None and not params:
+        return None
+    own = ComponentSpec.model_validate(merge(derive(config), config.implementation).get("dataset", {}))
+    if key is None or key == own.component:
+        return ComponentSpec(component=own.component, params={**own.params, **params})
+    return ComponentSpec(component=key, params=dict(params))
+
+
 def resolve(config: Configuration, entry_id: str | None = None, **overrides: Any) -> Recipe:
     """The validated recipe of a configuration (terms -> defaults, then ``implementation``, then overrides)."""
     data = merge(derive(config), config.implementation)

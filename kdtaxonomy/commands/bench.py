@@ -79,8 +79,7 @@ def run_bench(
     ``jobs`` > 1, runs go to that many worker processes. Teachers and students alone shared between runs are
     trained once (the model cache is locked per model).
     """
-    from kdtaxonomy.recipe import RecipeError, resolve
-    from kdtaxonomy.schema import ComponentSpec
+    from kdtaxonomy.recipe import RecipeError, dataset_override, resolve
 
     pairs = select(catalog, ids, run_all, config)
     if isinstance(pairs, str):
@@ -93,11 +92,10 @@ def run_bench(
             return _error(problem)
     recipes: dict[tuple[str, str], Any] = {}
     for entry_id, name in pairs:
-        overrides = {"dataset": ComponentSpec(component=dataset)} if dataset else {}
+        configuration = catalog.get(entry_id).configuration(name)
         try:
-            recipes[(entry_id, name)] = resolve(
-                catalog.get(entry_id).configuration(name), entry_id, **overrides
-            )
+            override = dataset_override(configuration, entry_id, dataset, dict(dataset_params or {}))
+            recipes[(entry_id, name)] = resolve(configuration, entry_id, dataset=override)
         except RecipeError as exc:
             return _error(f"{entry_id}#{name}: recipe: {exc}")
 

@@ -86,8 +86,7 @@ def run_train(
     catalog_path: Path | None = None,
 ) -> int:
     """Run ``kdtax train``; returns the exit code."""
-    from kdtaxonomy.recipe import RecipeError, resolve
-    from kdtaxonomy.schema import ComponentSpec
+    from kdtaxonomy.recipe import RecipeError, dataset_override, resolve
 
     if (entry_id is None) == (recipe_file is None):
         return _error("give either a catalog ID or --recipe FILE (not both)")
@@ -107,10 +106,9 @@ def run_train(
             return _error(str(exc.args[0]))
         run_id = entry.id
     try:
-        overrides: dict[str, Any] = {}
-        if dataset:
-            overrides["dataset"] = ComponentSpec(component=dataset)
-        recipe = resolve(configuration, run_id, **overrides)
+        data_params = {**(dataset_params or {}), **({"root": str(data_root)} if data_root else {})}
+        override = dataset_override(configuration, run_id, dataset, data_params)
+        recipe = resolve(configuration, run_id, dataset=override)
     except RecipeError as exc:
         where = str(recipe_file) if recipe_file is not None else f"{run_id}#{configuration.name}"
         return _error(f"{where}: recipe: {exc}")

@@ -1,0 +1,65 @@
+"""`--data-root` and `--dataset-param` reach the dataset (validated with the recipe) on train and bench."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from kdtaxonomy.cli import app
+
+from .conftest import CATALOG
+from .test_datasets import make_wav_folder
+
+TINY = ["--max-steps", "5", "--format", "json"]
+
+
+def test_train_on_a_wav_folder_from_the_cli(tmp_path: Path) -> None:
+    root = make_wav_folder(tmp_path / "wavs", per_class=20)
+    args = [
+        "--catalog",
+        str(CATALOG),
+        "train",
+        "park2019-rkd",
+        "--dataset",
+        "wav-folder",
+        "--data-root",
+        str(root),
+    ]
+    result = CliRunner().invoke(app, [*args, *TINY])
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["provenance"]["recipe"]["dataset"] == {
+        "component": "wav-folder",
+        "params": {"root": str(root)},
+    }
+    assert 0 <= data["student_accuracy"] <= 100
+
+
+def test_dataset_parameters_are_validated_with_a_clear_line(tmp_path: Path) -> None:
+    runner = CliRunner()
+    missing = runner.invoke(
+        app, ["--catalog", str(CATALOG), "train", "park2019-rkd", "--dataset", "wav-folder"]
+    )
+    assert missing.exit_code == 1
+    assert missing.stderr.strip() == "error: park2019-rkd#main: recipe: dataset.params.root: Field required"
+    unknown = runner.invoke(
+        app, ["--catalog", str(CATALOG), "train", "park2019-rkd", "--dataset-param", "colour=blue", *TINY]
+    )
+    assert unknown.exit_code == 1 and "dataset.params.colour" in unknown.stderr
+    bench = runner.invoke(
+        app,
+        [
+            "--catalog",
+            str(CATALOG),
+            "bench",
+            "park2019-rkd",
+            "--dataset",
+            "wav-folder",
+            "--results",
+            str(tmp_path),
+        ],
+    )
+    assert bench.exit_code == 1 and "dataset.params.root: Field required" in bench.stderr
+    assert not list(tmp_path.iterdir())
