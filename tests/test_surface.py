@@ -92,3 +92,22 @@ def test_output_flag_is_o_output_everywhere_with_out_kept() -> None:
     assert "--out " not in train_help  # the old name works but is not advertised
     both = invoke("train", "park2019-rkd", "-o", "a", "--out", "b")
     assert both.exit_code == 1 and "give the output folder once" in both.stderr  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["table", "summary", "-o", "{file}/t.md"],
+        ["schema", "-o", "{file}/s.json"],
+        ["graph", "-o", "{file}/g.graphml"],
+        ["site", "build", "-o", "{file}"],
+    ],
+)
+def test_an_output_under_a_file_is_one_line(tmp_path: Path, args: list[str]) -> None:
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("keep me")
+    out = invoke(*[a.format(file=a_file) for a in args])
+    lines = [line for line in out.stderr.splitlines() if line.strip()]  # type: ignore[attr-defined]
+    assert out.exit_code == 1 and len(lines) == 1 and lines[0].startswith("error: "), out.stderr  # type: ignore[attr-defined]
+    assert "Traceback" not in out.stderr  # type: ignore[attr-defined]
+    assert a_file.read_text() == "keep me" and sorted(p.name for p in tmp_path.iterdir()) == ["file.txt"]
