@@ -31,6 +31,10 @@ class TrainingError(RuntimeError):
     """Training cannot go on (non-finite loss, bad device, ...); the message says what to do."""
 
 
+MIN_JUDGED_STEPS = 50
+"""Fewer optimizer steps (smoke runs) prove nothing either way: :func:`fit` declares no divergence below."""
+
+
 @dataclass(frozen=True)
 class Chance:
     """The chance level of a validation split: the accuracy (%) of always predicting its majority class."""
@@ -256,9 +260,9 @@ def fit(
     Checkpoints (model, optimizer, scheduler, scaler, counters, selection) are written atomically at the end
     of every epoch when ``cfg.checkpoint`` is set; with ``cfg.resume`` training continues after the last
     completed epoch. A non-finite loss raises :class:`TrainingError`; the last good checkpoint is kept.
-    With ``chance`` (the validation split's chance level), a model whose best validation accuracy is
-    indistinguishable from chance and whose loss did not fall (:meth:`Chance.diverged`) raises
-    :class:`TrainingError` too, so that it is never used or cached.
+    With ``chance`` (the validation split's chance level), a model trained for at least
+    :data:`MIN_JUDGED_STEPS` steps whose best validation accuracy is indistinguishable from chance and whose
+    loss did not fall (:meth:`Chance.diverged`) raises :class:`TrainingError` too: never used or cached.
     """
     if cfg.device.type == "cuda":
         trainable.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # 4-D weights only
@@ -379,7 +383,8 @@ def fit(
         best_value, best_step, chosen = best
         if math.isnan(first_loss) and losses:  # resumed from a checkpoint that predates first_loss
             first_loss = losses[0]
-        if chance is not None and losses and chance.diverged(best_value, first_loss, losses[-1]):
+        judged = chance is not None and steps >= MIN_JUDGED_STEPS and bool(losses)
+        if judged and chance is not None and chance.diverged(best_value, first_loss, losses[-1]):
             raise TrainingError(
                 f"{cfg.label} diverged: its best validation accuracy {best_value:.2f}% is at chance "
                 f"({chance.describe()}) and its loss went from {first_loss:.4g} (first step) to "

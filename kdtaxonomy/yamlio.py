@@ -1,9 +1,20 @@
-"""Safe YAML reading for catalog files: no code execution, limits, duplicate keys and line numbers.
+"""Safe YAML reading for catalog files: no code execution, stated limits, duplicate keys and line numbers.
 
 Only ``yaml.SafeLoader`` constructors are used (libyaml's C parser when available), so tags that would
-import or call Python (``!!python/object``, ``!!python/name``) are rejected. Reading enforces a size and a
-nesting limit, refuses duplicate mapping keys and records the line of every mapping key so validation
-errors can point at a line.
+import or call Python (``!!python/object``, ``!!python/name``) are rejected. Before anything is composed or
+constructed, the text and then the parser's event stream are scanned: anchors and aliases are refused (an
+entry needs none, and an alias bomb of under 1 KB expands to millions of nodes), as are characters YAML
+does not allow (NUL and other control characters) and a second document. Limits, each a constant below:
+
+* ``MAX_BYTES``: file size;
+* ``MAX_DEPTH``: nesting of mappings and sequences (``MAX_INDENT``: indentation, guarding the parser);
+* ``MAX_NODES``: total node count (keys, values, lists and mappings);
+* ``MAX_STRING``: longest scalar (key or value), in characters;
+* ``MAX_INT_DIGITS``: longest integer literal, in characters.
+
+Every failure is a :class:`YamlError` with a one-line reason naming what was exceeded and, when known, the
+line; the caller adds the file name. Duplicate mapping keys are refused and the line of every mapping key
+is recorded so validation errors can point at a line.
 """
 
 from __future__ import annotations
@@ -22,17 +33,29 @@ import yaml
 MAX_BYTES = 1_000_000
 """Largest catalog file accepted (bytes)."""
 MAX_DEPTH = 40
-"""Deepest nesting of mappings/sequences accepted."""
+"""Deepest nesting of mappings/sequences accepted (the shipped entries nest 8 deep)."""
+MAX_INDENT = 400
+"""Deepest indentation accepted (columns), checked on the raw text before the parser sees it."""
+MAX_NODES = 100_000
+"""Most YAML nodes (keys, values, lists, mappings) in one file; the largest shipped entry has about 5,000."""
+MAX_STRING = 100_000
+"""Longest scalar (key or value) accepted, in characters; the longest shipped one has about 2,800."""
+MAX_INT_DIGITS = 40
+"""Longest integer literal accepted (characters, sign and ``0x`` included): Python refuses to print ints
+of over 4,300 digits, and converting long decimal literals is quadratic."""
 
 _Base: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 Loc = tuple[str | int, ...]
+
+_LINE_BREAKS = re.compile(r"\s*[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]\s*")
 
 
 class YamlError(ValueError):
     """A file that cannot be read as a catalog document; ``line`` is 1-based when known."""
 
     def __init__(self, reason: str, line: int | None = None) -> None:
+        reason = _LINE_BREAKS.sub(" ", reason).strip()
         super().__init__(reason)
         self.reason = reason
         self.line = line
@@ -59,6 +82,8 @@ class _Loader(_Base):  # type: ignore[misc,valid-type]
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, int] = {}
+        if not isinstance(node, yaml.MappingNode):  # e.g. `!!set 0`: the base class reports it
+            return super().construct_mapping(node, deep=deep)
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=True)
             try:
@@ -72,6 +97,32 @@ class _Loader(_Base):  # type: ignore[misc,valid-type]
             seen[key] = key_node.start_mark.line + 1
         result: dict[Any, Any] = super().construct_mapping(node, deep=deep)
         return result
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        """Construct one node; a scalar its tag cannot read (``!!int twenty``, ``2021-02-30``) is a YamlError."""
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, TypeError, LookupError, AttributeError, ArithmeticError) as exc:
+            if isinstance(exc, YamlError):
+                raise
+            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+            what = (
+                repr(node.value)[:60] if isinstance(node, yaml.ScalarNode) else f"this {type(node).__name__}"
+            )
+            raise YamlError(f"cannot read {what} as {tag}", node.start_mark.line + 1) from exc
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        """An integer, refusing literals longer than ``MAX_INT_DIGITS`` before converting them."""
+        if len(node.value) > MAX_INT_DIGITS:
+            raise YamlError(
+                f"an integer of {len(node.value):,} characters; the limit is {MAX_INT_DIGITS}",
+                node.start_mark.line + 1,
+            )
+        value: int = super().construct_yaml_int(node)
+        return value
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
 
 
 def _depth_and_lines(node: yaml.Node, loc: Loc, lines: dict[Loc, int], depth: int) -> None:
@@ -92,7 +143,8 @@ def _depth_and_lines(node: yaml.Node, loc: Loc, lines: dict[Loc, int], depth: in
 
 _QUOTED = re.compile(r'"(?:[^"\\\n]|\\.)*"|\'[^\'\n]*\'|#[^\n]*')
 _BRACKETS = re.compile(r"[\[\]{}]")
-MAX_INDENT = 400
+# what YAML 1.1 calls printable (the set libyaml's reader accepts)
+_NOT_PRINTABLE = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def _precheck_depth(text: str) -> None:
@@ -109,6 +161,50 @@ def _precheck_depth(text: str) -> None:
             raise YamlError(f"indentation deeper than {MAX_INDENT} columns", number)
 
 
+def _precheck_characters(text: str) -> None:
+    """Refuse characters YAML does not allow (NUL, other control characters) with their line and column."""
+    match = _NOT_PRINTABLE.search(text)
+    if match:
+        line_start = text.rfind("\n", 0, match.start()) + 1
+        raise YamlError(
+            f"character U+{ord(match.group()):04X} is not allowed in YAML "
+            f"(column {match.start() - line_start + 1})",
+            text.count("\n", 0, match.start()) + 1,
+        )
+
+
+def _scan_events(text: str) -> None:
+    """Check the parser's event stream before anything is composed: no anchors or aliases, one document,
+    and the depth, node and string limits. Events are streamed, so memory stays proportional to the text."""
+    documents = depth = nodes = 0
+    for event in yaml.parse(text, Loader=_Base):  # the generator disposes of its parser
+        line = event.start_mark.line + 1 if event.start_mark else None
+        if isinstance(event, yaml.DocumentStartEvent):
+            documents += 1
+            if documents > 1:
+                raise YamlError("more than one YAML document (one catalog file holds one entry)", line)
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+        elif isinstance(event, yaml.NodeEvent):
+            if isinstance(event, yaml.AliasEvent) or event.anchor is not None:
+                raise YamlError("aliases are not allowed in catalog files", line)
+            if depth > MAX_DEPTH:
+                raise YamlError(f"nesting deeper than {MAX_DEPTH} levels", line)
+            nodes += 1
+            if nodes > MAX_NODES:
+                raise YamlError(
+                    f"more than {MAX_NODES:,} YAML nodes (keys, values, lists and mappings); "
+                    f"the limit is {MAX_NODES:,}",
+                    line,
+                )
+            if isinstance(event, yaml.ScalarEvent) and len(event.value) > MAX_STRING:
+                raise YamlError(
+                    f"a string of {len(event.value):,} characters; the limit is {MAX_STRING:,}", line
+                )
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+
+
 def parse_bytes(raw: bytes, *, want_lines: bool = True) -> Document:
     """Parse one catalog document from bytes, raising :class:`YamlError` with a one-line reason."""
     if len(raw) > MAX_BYTES:
@@ -120,15 +216,20 @@ def parse_bytes(raw: bytes, *, want_lines: bool = True) -> Document:
         raise YamlError(f"not UTF-8: byte 0x{raw[exc.start]:02x} at offset {exc.start}", line) from exc
     if not text.strip() or all(ln.lstrip().startswith("#") or not ln.strip() for ln in text.splitlines()):
         raise YamlError("file is empty")
+    _precheck_characters(text)
     _precheck_depth(text)
-    loader = _Loader(text)
     try:
-        node = loader.get_single_node()
-        if node is None:
-            raise YamlError("file is empty")
-        lines: dict[Loc, int] = {}
-        _depth_and_lines(node, (), lines, 0)
-        data = loader.construct_document(node)
+        _scan_events(text)
+        loader = _Loader(text)
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                raise YamlError("file is empty")
+            lines: dict[Loc, int] = {}
+            _depth_and_lines(node, (), lines, 0)
+            data = loader.construct_document(node)
+        finally:
+            loader.dispose()
     except YamlError:
         raise
     except yaml.constructor.ConstructorError as exc:
@@ -147,8 +248,6 @@ def parse_bytes(raw: bytes, *, want_lines: bool = True) -> Document:
         raise YamlError(f"malformed YAML: {exc}") from exc
     except RecursionError as exc:
         raise YamlError(f"nesting deeper than {MAX_DEPTH} levels") from exc
-    finally:
-        loader.dispose()
     return Document(data, lines if want_lines else {})
 
 
@@ -164,12 +263,21 @@ def read_document(path: Path) -> Document:
     return parse_bytes(raw)
 
 
+def _umask() -> int:
+    """The process's umask (read by setting and restoring it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_writer(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
-    """Write ``path`` atomically: a temporary file in the same directory replaces it on success."""
+    """Write ``path`` atomically: a temporary file in the same directory replaces it on success. The file
+    gets the permissions of a newly created one (0666 less the user's umask), not ``mkstemp``'s 0600."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())
         with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as handle:
             yield handle
             handle.flush()

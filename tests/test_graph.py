@@ -31,8 +31,16 @@ from .conftest import CATALOG, FIXTURES, make_catalog
 EXAMPLE = FIXTURES / "valid" / "example-kd.yaml"
 
 
+class _NoAliases(yaml.SafeDumper):
+    """Writes shared sub-objects out in full: catalog files may not use anchors or aliases."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 def write_entry(root: Path, data: dict[str, Any]) -> None:
-    (root / "methods" / f"{data['id']}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    text = yaml.dump(data, Dumper=_NoAliases, sort_keys=False)
+    (root / "methods" / f"{data['id']}.yaml").write_text(text)
 
 
 def example(entry_id: str, **distillation: Any) -> dict[str, Any]:

@@ -97,7 +97,16 @@ def test_a_model_that_learns_nothing_is_refused() -> None:
             model,
             loss,
             lambda e: loader(data, 16, shuffle=True, seed=0, epoch=e),
-            FitConfig(steps=12, label="teacher"),
+            FitConfig(steps=60, label="teacher"),
             validate=lambda: 25.0,
             chance=Chance.of(data.y),
         )
+    short = fit(  # a smoke run of a few steps is not judged
+        model,
+        loss,
+        lambda e: loader(data, 16, shuffle=True, seed=0, epoch=e),
+        FitConfig(steps=12, label="teacher"),
+        validate=lambda: 25.0,
+        chance=Chance.of(data.y),
+    )
+    assert short.steps == 12

@@ -213,3 +213,17 @@ def test_a_diverged_teacher_fails_and_is_not_cached(tmp_path: Path, monkeypatch:
     )
     assert "Traceback" not in result.stderr
     assert not list((tmp_path / "cache").rglob("*.pt"))
+
+
+def test_written_files_follow_the_umask(tmp_path: Path) -> None:
+    from kdtaxonomy.yamlio import atomic_write_text
+
+    old = os.umask(0o027)
+    try:
+        atomic_write_text(tmp_path / "a.txt", "x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o640
+    out = CliRunner().invoke(app, ["--catalog", str(CATALOG), "schema", "-o", str(tmp_path / "s.json")])
+    assert out.exit_code == 0
+    assert (tmp_path / "s.json").stat().st_mode & 0o777 == 0o666 & ~old

@@ -86,8 +86,17 @@ def run_train(
     catalog_path: Path | None = None,
 ) -> int:
     """Run ``kdtax train``; returns the exit code."""
+    from kdtaxonomy.folders import cache_dir, readable_dir, writable_dir
     from kdtaxonomy.recipe import RecipeError, dataset_override, resolve
 
+    checks = [
+        writable_dir(out, "--out") if out is not None else None,
+        readable_dir(data_root, "--data-root") if data_root is not None else None,
+        writable_dir(cache_dir(), "the cache folder (KDTAX_CACHE_DIR)") if cache else None,
+    ]
+    for problem in checks:
+        if problem:
+            return _error(problem)
     if (entry_id is None) == (recipe_file is None):
         return _error("give either a catalog ID or --recipe FILE (not both)")
     if recipe_file is not None:
@@ -112,21 +121,13 @@ def run_train(
     except RecipeError as exc:
         where = str(recipe_file) if recipe_file is not None else f"{run_id}#{configuration.name}"
         return _error(f"{where}: recipe: {exc}")
-    from kdtaxonomy.folders import cache_dir, readable_dir, writable_dir
-
-    checks = [
-        writable_dir(out, "--out") if out is not None else None,
-        readable_dir(data_root, "--data-root") if data_root is not None else None,
-        writable_dir(cache_dir(), "the cache folder (KDTAX_CACHE_DIR)") if cache else None,
-    ]
     manifest = _manifest(run_id, configuration.name, recipe.digest(), locals())
-    if out is not None and not any(checks):
+    if out is not None:
         from kdtaxonomy.folders import check_run_folder
 
-        checks.append(check_run_folder(out, manifest, resume))
-    problem = next((c for c in checks if c), None)
-    if problem is not None:
-        return _error(problem)
+        problem = check_run_folder(out, manifest, resume)
+        if problem is not None:
+            return _error(problem)
     if nproc > 1 and "RANK" not in os.environ:
         return _spawn(nproc)
 

@@ -90,7 +90,7 @@ def train_command(
         fail("give the output folder once (-o/--output; --out is its old name)")
     out = out or out_alias
     if resume and out is None:
-        fail("--resume needs -o/--output (the folder holding the checkpoints)")
+        fail("--resume needs --out/-o/--output (the folder holding the checkpoints)")
     if entry_id is not None:
         entry_id, config = split_id(entry_id, config)
     catalog = get_catalog(ctx)
