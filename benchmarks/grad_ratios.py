@@ -5,7 +5,7 @@ initialisation, a trained teacher (the suite's, cached), and the mean over a few
 
     || d(sum_k w_k L_k) / d theta_student ||  /  || d(ce_weight * CE) / d theta_student ||
 
-with the cited weights w_k (multiplier 1). A ratio near 1 means the term and the label loss pull with
+with the cited weights w_k (multiplier 1); a method whose CE weight is 0 is compared with CE at weight 1. A ratio near 1 means the term and the label loss pull with
 similar strength; 10^-3 means the term is inactive, 10^2 that it swamps the labels.
 
     python benchmarks/grad_ratios.py [--batches 5] [--seed 1000]
@@ -58,7 +58,8 @@ def ratios(regime: S.Regime, seed: int, batches: int) -> dict[str, float]:
             distiller._build_terms(batch, len(data))
             params = [p for p in distiller.student.parameters() if p.requires_grad]
             s = distiller.features(distiller.student, model_input(batch, "x"), distiller.student_locations)
-            ce = m.ce_weight * torch.nn.functional.cross_entropy(s[OUTPUT], batch["y"])
+            # a method without a label term (CE weight 0) is compared with the plain CE at weight 1
+            ce = (m.ce_weight or 1.0) * torch.nn.functional.cross_entropy(s[OUTPUT], batch["y"])
             t = distiller.teacher_features(batch)[0]
             batch = {**batch, "index": batch["row"]}
             kd = sum((term(s, t[term.source_location], batch) for term in distiller.terms), torch.zeros(()))
@@ -80,6 +81,7 @@ def main() -> None:
     for mid in methods:
         m = S.method(mid)
         weights = ", ".join(f"{t.component} {t.weight:g}" for t in m.terms) + f"; CE {m.ce_weight:g}"
+        weights += " (ratio to CE at weight 1)" if not m.ce_weight else ""
         cells = " | ".join(f"{table[r.id][mid]:.3g}" for r in S.REGIMES)
         print(f"| {mid} | {weights} | {cells} |")
 
