@@ -63,3 +63,24 @@ def test_dataset_parameters_are_validated_with_a_clear_line(tmp_path: Path) -> N
     )
     assert bench.exit_code == 1 and "dataset.params.root: Field required" in bench.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_plain_kd_is_catalogued_and_runs_on_any_pair() -> None:
+    import torch
+    from torch import nn
+
+    import kdtaxonomy
+    from kdtaxonomy.data import ArrayData
+
+    torch.manual_seed(0)
+    teacher = nn.Sequential(nn.Flatten(), nn.Linear(40, 64), nn.ReLU(), nn.Linear(64, 10))
+    student = nn.Sequential(nn.Flatten(), nn.Linear(40, 16), nn.ReLU(), nn.Linear(16, 10))
+    before = [p.detach().clone() for p in student.parameters()]
+    distiller = kdtaxonomy.instantiate(
+        "hinton2015-distilling", config="plain", teacher=teacher, student=student
+    )
+    assert [k.component for k in distiller.knowledge] == ["soft-label-kd"]
+    data = ArrayData(x=torch.randn(64, 1, 40), y=torch.randint(0, 10, (64,)), index=torch.arange(64))
+    assert distiller.fit(data, steps=3, batch_size=32)[0].steps == 3
+    assert any(not torch.equal(a, b) for a, b in zip(before, student.parameters(), strict=True))
+    assert all(p.grad is None or not p.requires_grad for p in teacher.parameters())  # the teacher is frozen
