@@ -11,8 +11,17 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from kdtaxonomy.catalog import Catalog, CatalogError, load_catalog
     from kdtaxonomy.pipeline import Distiller, instantiate
+    from kdtaxonomy.student_io import load_student
 
-__all__ = ["Catalog", "CatalogError", "Distiller", "__version__", "instantiate", "load_catalog"]
+__all__ = [
+    "Catalog",
+    "CatalogError",
+    "Distiller",
+    "__version__",
+    "instantiate",
+    "load_catalog",
+    "load_student",
+]
 __version__ = "0.1.0"
 
 _LAZY = {
@@ -21,6 +30,7 @@ _LAZY = {
     "load_catalog": "kdtaxonomy.catalog",
     "Distiller": "kdtaxonomy.pipeline",
     "instantiate": "kdtaxonomy.pipeline",
+    "load_student": "kdtaxonomy.student_io",
 }
 
 

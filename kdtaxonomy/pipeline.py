@@ -11,19 +11,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
+from kdtaxonomy import locations as loc
 from kdtaxonomy.data import ArrayData, as_batch, model_input
-from kdtaxonomy.hooks import OUTPUT, FeatureTap, resolve_locations
+from kdtaxonomy.hooks import OUTPUT
 from kdtaxonomy.registry import load_components
 from kdtaxonomy.schema import ComponentSpec, KnowledgeSpec
 from kdtaxonomy.train import Chance, FitConfig, FitResult, accuracy, fit, loader, wrap_ddp
 from kdtaxonomy.transfer import Mutual, Term, Transfer
+
+if TYPE_CHECKING:
+    from kdtaxonomy.recipe import Recipe
 
 Features = dict[str, Tensor]
 
@@ -41,7 +45,12 @@ def split_location(location: str | None) -> tuple[str, str]:
 
 
 class Distiller:
-    """Trains ``student`` from ``teachers`` with a recipe's knowledge terms, transfer and construction."""
+    """Trains ``student`` from ``teachers`` with a recipe's knowledge terms, transfer and construction.
+
+    Every location the terms read is resolved on every model when the distiller is built
+    (:mod:`kdtaxonomy.locations`: ``layers=``, the model's ``locations``, else ``output`` = the logits and
+    ``embedding`` = the input of the last ``nn.Linear``); an unknown or missing one is a ``ValueError``.
+    """
 
     def __init__(
         self,
@@ -79,12 +88,15 @@ class Distiller:
         elif self.teachers:
             reference = nn.ModuleList(self.teachers)
         self.student = self.construction.prepare(student, reference).to(self.device)
-        layers = dict(layers or {})
-        self.student_locations = resolve_locations(self.student, layers.get("student"))
-        teacher_layers = layers.get("teachers") or [layers.get("teacher")] * len(self.teachers)
-        self.teacher_locations = [
-            resolve_locations(t, lay) for t, lay in zip(self.teachers, teacher_layers, strict=True)
-        ]
+        self.roles, self.found = loc.resolve_all(
+            self.student, self.teachers, layers, self.knowledge, self.mutual
+        )
+        self.student_locations = {k: f.path for k, f in self.found[0].items()}
+        self.teacher_locations = [{k: f.path for k, f in found.items()} for found in self.found[1:]]
+        self.recipe: Recipe | None = None
+        """The catalogued recipe (set by :func:`instantiate`), recorded by :meth:`save`."""
+        self.metrics: dict[str, Any] = {}
+        """What training recorded (steps, last loss, best validation accuracy), saved by :meth:`save`."""
         self.student_view = student_view
         self.teacher_views = list(teacher_views or [student_view] * len(self.teachers))
         self.ce_weight = ce_weight
@@ -99,22 +111,9 @@ class Distiller:
         self._augment_epoch = -1
 
     # -- features ---------------------------------------------------------------------------------------
-    def _wanted(self, locations: Mapping[str, str], role: str = "student") -> dict[str, str]:
-        side = 0 if role == "student" else 1
-        needed = {split_location(k.location)[side] for k in self.knowledge} - {OUTPUT}
-        missing = sorted(n for n in needed if n not in locations)
-        if missing:
-            raise KeyError(
-                f"location(s) {missing} are not defined for this model; pass layers={{'student': {{name: "
-                f"'module.path'}}, 'teacher': {{...}}}} (known: {sorted(locations)})"
-            )
-        return {name: locations[name] for name in needed}
-
-    def features(
-        self, model: nn.Module, x: Tensor, locations: Mapping[str, str], role: str = "student"
-    ) -> Features:
-        """Logits (``output``) and the wanted intermediate features of ``model`` on ``x``."""
-        with FeatureTap(_unwrap(model), self._wanted(locations, role)) as tap:
+    def features(self, model: nn.Module, x: Tensor, locations: Mapping[str, str]) -> Features:
+        """Logits (``output``) and the features of ``model`` on ``x`` at ``locations`` (name -> path)."""
+        with loc.Tap(_unwrap(model), locations) as tap:
             logits = model(x)
         return {**tap.features, OUTPUT: logits}
 
@@ -125,7 +124,7 @@ class Distiller:
             return [{k: v[rows].to(self.device) for k, v in cached.items()} for cached in self._cache]
         with torch.inference_mode():
             out = [
-                self.features(t, model_input(batch, view), locs, "teacher")
+                self.features(t, model_input(batch, view), locs)
                 for t, view, locs in zip(
                     self.teachers, self.teacher_views, self.teacher_locations, strict=True
                 )
@@ -163,8 +162,8 @@ class Distiller:
                 self.teacher_features(batch)
                 if not self.mutual
                 else [
-                    self.features(p, model_input(batch, self.student_view), self.student_locations)
-                    for p in self.teachers
+                    self.features(p, model_input(batch, self.student_view), locs)
+                    for p, locs in zip(self.teachers, self.teacher_locations, strict=True)
                 ]
             )
         for m, mode in zip(probed, modes, strict=True):
@@ -222,9 +221,9 @@ class Distiller:
 
     def _mutual_loss(self, batch: dict[str, Tensor], criterion: Callable[[Tensor, Tensor], Tensor]) -> Tensor:
         peers = [self.student, *self.teachers]
-        outs = [
-            self.features(p, model_input(batch, self.student_view), self.student_locations) for p in peers
-        ]
+        locations = [self.student_locations, *self.teacher_locations]
+        x = model_input(batch, self.student_view)
+        outs = [self.features(p, x, locs) for p, locs in zip(peers, locations, strict=True)]
         total = torch.zeros((), device=self.device)
         for i, out in enumerate(outs):
             total = total + self.ce_weight * criterion(out[OUTPUT].float(), batch["y"])
@@ -278,6 +277,8 @@ class Distiller:
             num_samples = len(data)
         else:
             user = train
+            if self._needs_indices():
+                user = loc.with_indices(train, as_batch(next(iter(train))))
 
             def batches(epoch: int) -> Iterable[Any]:
                 return (as_batch(b) for b in user)
@@ -326,7 +327,19 @@ class Distiller:
                 )
             )
         self.student = self.construction.finalize(_unwrap(self.student))
+        best = [r.best_value for r in results if r.best_value is not None]
+        self.metrics.update(
+            steps=sum(r.steps for r in results),
+            final_loss=results[-1].losses[-1] if results and results[-1].losses else None,
+            **({"best_val_accuracy": best[-1]} if best else {}),
+        )
         return results
+
+    def _needs_indices(self) -> bool:
+        return any(
+            "indices" in self._registry.get("loss", k.component).extra.get("needs", ())
+            for k in self.knowledge
+        )
 
     def _on_step(self, step: int, steps_per_epoch: int) -> None:
         """Tell the loss modules how far training is: epochs elapsed at the end of this step (DKD's warm-up)."""
@@ -336,15 +349,40 @@ class Distiller:
             if callable(set_progress):
                 set_progress(elapsed)
 
-    def evaluate(self, data: ArrayData, *, view: str | None = None) -> float:
-        """Top-1 accuracy (%) of the student on ``data``."""
-        view = view or self.student_view
-        return accuracy(
-            self.student,
-            data,
-            device=self.device,
-            amp=self.amp,
-            forward=lambda m, b: m(model_input(b, view)),
+    def evaluate(self, data: ArrayData | Iterable[Any], *, view: str | None = None) -> float:
+        """Top-1 accuracy (%) of the student on ``data``: what :meth:`fit` takes, an :class:`ArrayData`, a
+        ``DataLoader`` or any iterable of ``(x, y[, index])`` tuples or of batch dicts."""
+        name = view or self.student_view
+        if isinstance(data, ArrayData):
+            return accuracy(
+                self.student,
+                data,
+                device=self.device,
+                amp=self.amp,
+                forward=lambda m, b: m(model_input(b, name)),
+            )
+        return loc.batch_accuracy(self.student, data, name, self.device, self.amp)
+
+    def describe(self) -> str:
+        """The plan: the models, where each location is read on each of them, and each loss with its weight."""
+        ce = self.ce_weight * self.transfer.ce_scale()
+        how = f"transfer {type(self.transfer).__name__}, construction {type(self.construction).__name__}"
+        how = (f"method {self.recipe.entry} ({self.recipe.configuration}): " if self.recipe else "") + how
+        return loc.describe_plan(
+            self.roles, [self.student, *self.teachers], self.found, ce, self.knowledge, how
+        )
+
+    def save(self, path: str | Path, *, metrics: Mapping[str, Any] | None = None) -> Path:
+        """Write the student's weights (safetensors) and a JSON sidecar of provenance (see
+        :func:`kdtaxonomy.student_io.save_student`); returns the weights' path."""
+        from kdtaxonomy.student_io import save_student
+
+        return save_student(
+            _unwrap(self.student),
+            Path(path),
+            recipe=self.recipe,
+            construction=type(self.construction).__name__,
+            metrics={**self.metrics, **(metrics or {})},
         )
 
 
@@ -371,11 +409,19 @@ def instantiate(
     """A :class:`Distiller` of a catalogued method for the user's own (trained) teacher(s) and student.
 
     ``layers`` maps location names used by the method's knowledge terms to submodule paths, per role:
-    ``{"student": {"embedding": "avgpool"}, "teacher": {"embedding": "avgpool"}}``. Example::
+    ``{"student": {"block2": "features.3"}, "teacher": {"block2": "layer2"}}`` (``"teachers": [...]`` gives
+    one mapping per teacher). ``output`` is each model's logits; ``embedding``, when not given, is the input
+    of the model's last ``nn.Linear`` in ``named_modules()`` order (its classifier head); every other
+    location must be given. All are checked here: an unknown module path or a missing location is a
+    ``ValueError`` naming the role and close matches. A teacher topology with assistants or generations
+    (TAKD, born-again) takes every trained model of the chain in order, ``teacher=[teacher, assistant]``;
+    the student learns from the last. Too few models is a ``ValueError``. Example::
 
-        distiller = kdtaxonomy.instantiate("park2019-rkd", teacher=resnet, student=mobilenet,
-                                           layers={"student": {"embedding": "flatten"}, "teacher": {...}})
+        distiller = kdtaxonomy.instantiate("park2019-rkd", teacher=resnet, student=mobilenet)
+        print(distiller.describe())
         distiller.fit(train_loader, epochs=5)
+        distiller.evaluate(test_loader)
+        distiller.save("student.safetensors", metrics={"test_accuracy": ...})
     """
     from kdtaxonomy.catalog import load_catalog
     from kdtaxonomy.recipe import resolve
@@ -384,9 +430,10 @@ def instantiate(
     entry = cat.get(entry_id)
     recipe = resolve(entry.configuration(config), entry.id)
     teachers = list(teacher) if isinstance(teacher, Sequence) else [teacher]
-    return Distiller(
+    keep = loc.check_sources(recipe, len(teachers), f"{entry.id} ({recipe.configuration or 'default'})")
+    distiller = Distiller(
         student,
-        teachers,
+        [teachers[i] for i in keep],
         knowledge=recipe.knowledge,
         transfer=recipe.transfer,
         construction=recipe.student,
@@ -395,3 +442,5 @@ def instantiate(
         device=device,
         amp=amp,
     )
+    distiller.recipe = recipe
+    return distiller
