@@ -20,25 +20,21 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.data.dataloader import default_collate
-from torch.utils.hooks import RemovableHandle
 
 from kdtaxonomy.data import as_batch, model_input
-from kdtaxonomy.hooks import OUTPUT
+from kdtaxonomy.hooks import INPUT, OUTPUT, module_path
 from kdtaxonomy.train import amp_context
 
 if TYPE_CHECKING:
     from kdtaxonomy.recipe import Recipe
     from kdtaxonomy.schema import KnowledgeSpec
 
-INPUT = ":input"
-"""Suffix of a module path whose *input* (not output) is read: ``"fc:input"``."""
 EMBEDDING = "embedding"
 ROLE_KEYS = ("student", "teacher", "teachers")
 
@@ -58,11 +54,6 @@ class Found:
         if self.how == "default":
             what += " (the last nn.Linear, found by default)"
         return what if self.how != "model" else what + " (model.locations)"
-
-
-def module_path(path: str) -> tuple[str, bool]:
-    """``"fc:input"`` -> ``("fc", True)``; ``"features"`` -> ``("features", False)``."""
-    return (path[: -len(INPUT)], True) if path.endswith(INPUT) else (path, False)
 
 
 def needed_locations(knowledge: Iterable[KnowledgeSpec], side: int) -> list[str]:
@@ -168,50 +159,6 @@ def resolve_all(
         for t, lay, label in zip(teachers, teacher_layers, labels, strict=True)
     ]
     return ["student", *labels], found
-
-
-class Tap:
-    """Captures, during forward passes, the outputs (or, for ``path:input``, inputs) of named modules."""
-
-    def __init__(self, model: nn.Module, wanted: Mapping[str, str]) -> None:
-        self.model = model
-        self.wanted = dict(wanted)
-        self.features: dict[str, Tensor] = {}
-        self._handles: list[RemovableHandle] = []
-
-    def __enter__(self) -> Tap:
-        modules = dict(self.model.named_modules())
-        for name, path in self.wanted.items():
-            base, reads_input = module_path(path)
-            if base not in modules:
-                raise KeyError(f"location {name!r}: the model has no submodule {base!r}")
-            module = modules[base]
-            handle = (
-                module.register_forward_pre_hook(self._pre_hook(name))
-                if reads_input
-                else module.register_forward_hook(self._hook(name))
-            )
-            self._handles.append(handle)
-        return self
-
-    def _hook(self, name: str) -> Any:
-        def hook(_module: nn.Module, _inputs: Any, output: Any) -> None:
-            self.features[name] = output[0] if isinstance(output, tuple) else output
-
-        return hook
-
-    def _pre_hook(self, name: str) -> Any:
-        def hook(_module: nn.Module, inputs: Any) -> None:
-            self.features[name] = inputs[0] if isinstance(inputs, tuple) else inputs
-
-        return hook
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles.clear()
 
 
 def check_sources(recipe: Recipe, given: int, label: str) -> list[int]:

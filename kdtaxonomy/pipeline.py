@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader
 
 from kdtaxonomy import locations as loc
 from kdtaxonomy.data import ArrayData, as_batch, model_input
-from kdtaxonomy.hooks import OUTPUT
+from kdtaxonomy.hooks import OUTPUT, FeatureTap
 from kdtaxonomy.registry import load_components
 from kdtaxonomy.schema import ComponentSpec, KnowledgeSpec
 from kdtaxonomy.train import Chance, FitConfig, FitResult, accuracy, fit, loader, wrap_ddp
@@ -113,7 +113,7 @@ class Distiller:
     # -- features ---------------------------------------------------------------------------------------
     def features(self, model: nn.Module, x: Tensor, locations: Mapping[str, str]) -> Features:
         """Logits (``output``) and the features of ``model`` on ``x`` at ``locations`` (name -> path)."""
-        with loc.Tap(_unwrap(model), locations) as tap:
+        with FeatureTap(_unwrap(model), locations) as tap:
             logits = model(x)
         return {**tap.features, OUTPUT: logits}
 
