@@ -191,7 +191,7 @@ def render_report(results_dir: Path | None = None, problems: list[str] | None = 
         lines += ["No results files were found: every benchmark comparison below reads *not run*.", ""]
     for claim in CLAIMS:
         lines += [
-            f"## Seed {claim.seed}, {claim.paper}, {claim.table}: {claim.id}",
+            f"## Seed paper {claim.seed}, {claim.paper}, {claim.table}: {claim.id}",
             "",
             f"**Claim.** {claim.statement}",
             "",
