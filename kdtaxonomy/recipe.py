@@ -287,6 +287,31 @@ def dataset_override(
     return ComponentSpec(component=key, params=dict(params))
 
 
+def with_models(recipe: Recipe, teacher: str | None = None, student: str | None = None) -> Recipe:
+    """``recipe`` with another teacher and/or student architecture, each ``KEY`` or ``KEY:SIZE`` of the
+    model registry (``--teacher-model`` / ``--student-model``); checked like any recipe."""
+
+    def split(value: str) -> tuple[str, dict[str, Any]]:
+        key, _, size = value.partition(":")
+        return key, ({"size": size} if size else {})
+
+    data = recipe.model_dump(mode="json")
+    if teacher:
+        key, size = split(teacher)
+        data["teacher"]["params"] = {**data["teacher"]["params"], "model": key, **size}
+    if student:
+        key, size = split(student)
+        kept = {k: v for k, v in data["student_model"]["params"].items() if k == "size"}
+        data["student_model"] = {"component": key, "params": {**kept, **size}}
+    try:
+        changed = Recipe.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        raise RecipeError(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
+    validate_recipe(changed)
+    return changed
+
+
 def resolve(config: Configuration, entry_id: str | None = None, **overrides: Any) -> Recipe:
     """The validated recipe of a configuration (terms -> defaults, then ``implementation``, then overrides)."""
     data = merge(derive(config), config.implementation)

@@ -84,3 +84,35 @@ def test_plain_kd_is_catalogued_and_runs_on_any_pair() -> None:
     assert distiller.fit(data, steps=3, batch_size=32)[0].steps == 3
     assert any(not torch.equal(a, b) for a, b in zip(before, student.parameters(), strict=True))
     assert all(p.grad is None or not p.requires_grad for p in teacher.parameters())  # the teacher is frozen
+
+
+def test_train_on_an_image_folder_with_2d_models(tmp_path: Path) -> None:
+    import numpy as np
+
+    from .test_datasets import write_pgm
+
+    rng = np.random.default_rng(0)
+    for split, count in {"train": 20, "test": 6}.items():
+        for label, cls in enumerate(["cat", "dog"]):
+            folder = tmp_path / "imgs" / split / cls
+            folder.mkdir(parents=True)
+            for i in range(count):
+                write_pgm(
+                    folder / f"{i}.pgm", np.clip(60 + 120 * label + rng.integers(-30, 30, (10, 12)), 0, 255)
+                )
+    args = ["--catalog", str(CATALOG), "train", "park2019-rkd", "--dataset", "image-folder"]
+    args += [
+        "--data-root",
+        str(tmp_path / "imgs"),
+        "--teacher-model",
+        "cnn2d",
+        "--student-model",
+        "cnn2d:tiny",
+    ]
+    result = CliRunner().invoke(app, [*args, *TINY])
+    assert result.exit_code == 0, result.stderr
+    recipe = json.loads(result.stdout)["provenance"]["recipe"]
+    assert recipe["student_model"] == {"component": "cnn2d", "params": {"size": "tiny"}}
+    assert recipe["teacher"]["params"]["model"] == "cnn2d"
+    wrong = CliRunner().invoke(app, [*args[:-4], "--student-model", "cnn3d", *TINY])
+    assert wrong.exit_code == 1 and "cnn3d" in wrong.stderr and "Traceback" not in wrong.stderr

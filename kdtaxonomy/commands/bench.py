@@ -72,6 +72,8 @@ def run_bench(
     steps: int | None = None,
     teacher_steps: int | None = None,
     batch_size: int | None = None,
+    teacher_model: str | None = None,
+    student_model: str | None = None,
 ) -> int:
     """Run ``kdtax bench``; returns the exit code (1 if any run failed).
 
@@ -79,7 +81,7 @@ def run_bench(
     ``jobs`` > 1, runs go to that many worker processes. Teachers and students alone shared between runs are
     trained once (the model cache is locked per model).
     """
-    from kdtaxonomy.recipe import RecipeError, dataset_override, resolve
+    from kdtaxonomy.recipe import RecipeError, dataset_override, resolve, with_models
 
     pairs = select(catalog, ids, run_all, config)
     if isinstance(pairs, str):
@@ -95,7 +97,9 @@ def run_bench(
         configuration = catalog.get(entry_id).configuration(name)
         try:
             override = dataset_override(configuration, entry_id, dataset, dict(dataset_params or {}))
-            recipes[(entry_id, name)] = resolve(configuration, entry_id, dataset=override)
+            recipes[(entry_id, name)] = with_models(
+                resolve(configuration, entry_id, dataset=override), teacher_model, student_model
+            )
         except RecipeError as exc:
             return _error(f"{entry_id}#{name}: recipe: {exc}")
 

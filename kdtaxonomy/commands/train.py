@@ -68,6 +68,8 @@ def run_train(
     dataset: str | None,
     data_root: Path | None,
     dataset_params: dict[str, Any] | None = None,
+    teacher_model: str | None = None,
+    student_model: str | None = None,
     epochs: int | None,
     teacher_epochs: int | None,
     max_steps: int | None,
@@ -87,7 +89,7 @@ def run_train(
 ) -> int:
     """Run ``kdtax train``; returns the exit code."""
     from kdtaxonomy.folders import cache_dir, readable_dir, writable_dir
-    from kdtaxonomy.recipe import RecipeError, dataset_override, resolve
+    from kdtaxonomy.recipe import RecipeError, dataset_override, resolve, with_models
 
     checks = [
         writable_dir(out, "--out") if out is not None else None,
@@ -118,6 +120,7 @@ def run_train(
         data_params = {**(dataset_params or {}), **({"root": str(data_root)} if data_root else {})}
         override = dataset_override(configuration, run_id, dataset, data_params)
         recipe = resolve(configuration, run_id, dataset=override)
+        recipe = with_models(recipe, teacher_model, student_model)
     except RecipeError as exc:
         where = str(recipe_file) if recipe_file is not None else f"{run_id}#{configuration.name}"
         return _error(f"{where}: recipe: {exc}")

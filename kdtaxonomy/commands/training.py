@@ -48,6 +48,14 @@ def train_command(
             "--dataset-param", help="KEY=VALUE dataset parameter (e.g. train_limit=192); repeatable."
         ),
     ] = None,
+    teacher_model: Annotated[
+        str | None,
+        typer.Option("--teacher-model", help="Teacher architecture KEY[:SIZE] (kdtax registry model)."),
+    ] = None,
+    student_model: Annotated[
+        str | None,
+        typer.Option("--student-model", help="Student architecture KEY[:SIZE] (kdtax registry model)."),
+    ] = None,
     epochs: Annotated[
         int | None, typer.Option("--epochs", min=1, help="Epochs of the student and baseline.")
     ] = None,
@@ -103,6 +111,8 @@ def train_command(
         dataset=dataset,
         data_root=data_root,
         dataset_params=dataset_params(dataset_param),
+        teacher_model=teacher_model,
+        student_model=student_model,
         epochs=epochs,
         teacher_epochs=teacher_epochs,
         steps=steps,
@@ -161,6 +171,14 @@ def bench_command(
         typer.Option("--data-root", help="Folder of a dataset you bring (dataset parameter root)."),
     ] = None,
     batch_size: Annotated[int | None, typer.Option("--batch-size", min=2, help="Mini-batch size.")] = None,
+    teacher_model: Annotated[
+        str | None,
+        typer.Option("--teacher-model", help="Teacher architecture KEY[:SIZE] (kdtax registry model)."),
+    ] = None,
+    student_model: Annotated[
+        str | None,
+        typer.Option("--student-model", help="Student architecture KEY[:SIZE] (kdtax registry model)."),
+    ] = None,
     results: Annotated[
         Path | None, typer.Option("--results", help="Results folder (default: results/ of the repository).")
     ] = None,
@@ -251,6 +269,8 @@ def bench_command(
         steps=steps,
         teacher_steps=teacher_steps,
         batch_size=batch_size,
+        teacher_model=teacher_model,
+        student_model=student_model,
     )
     if code:
         raise typer.Exit(code)
