@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import torch
 from typer.testing import CliRunner
 
 from kdtaxonomy.cli import app
@@ -116,3 +117,26 @@ def test_train_on_an_image_folder_with_2d_models(tmp_path: Path) -> None:
     assert recipe["teacher"]["params"]["model"] == "cnn2d"
     wrong = CliRunner().invoke(app, [*args[:-4], "--student-model", "cnn3d", *TINY])
     assert wrong.exit_code == 1 and "cnn3d" in wrong.stderr and "Traceback" not in wrong.stderr
+
+
+def test_a_flat_image_folder_is_split_per_class_with_a_fixed_seed(tmp_path: Path) -> None:
+    import numpy as np
+
+    from kdtaxonomy.datasets import build_dataset
+
+    from .test_datasets import write_pgm
+
+    for label, cls in enumerate(["cat", "dog", "owl"]):
+        (tmp_path / cls).mkdir()
+        for i in range(10):
+            write_pgm(tmp_path / cls / f"{i}.pgm", np.full((6, 6), 40 * label + i))
+    bundle = build_dataset("image-folder", {"root": str(tmp_path), "image_size": 6, "standardize": False})
+    assert len(bundle.train) == 24 and len(bundle.test) == 6  # 2 of 10 per class held out
+    assert [int((bundle.test.y == c).sum()) for c in range(3)] == [2, 2, 2]
+    again = build_dataset("image-folder", {"root": str(tmp_path), "image_size": 6, "standardize": False})
+    assert torch.equal(bundle.test.x, again.test.x)  # the split does not depend on the run
+    other = build_dataset(
+        "image-folder", {"root": str(tmp_path), "image_size": 6, "standardize": False, "split_seed": 1}
+    )
+    assert not torch.equal(bundle.test.x, other.test.x)
+    assert set(bundle.test.x.flatten().tolist()).isdisjoint(bundle.train.x.flatten().tolist())

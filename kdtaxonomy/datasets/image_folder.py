@@ -149,18 +149,40 @@ def _split_files(root: Path, split: str, classes: list[str] | None) -> list[tupl
     return found
 
 
+def _flat_split(
+    root: Path, test_fraction: float, seed: int
+) -> tuple[list[tuple[Path, str]], list[tuple[Path, str]]]:
+    """A flat ``root/<class>/*`` tree split per class (stratified, seeded): at least one test image per
+    class of two or more images, the rest for training."""
+    train: list[tuple[Path, str]] = []
+    test: list[tuple[Path, str]] = []
+    generator = torch.Generator().manual_seed(seed)
+    for class_dir in class_folders(root, "image-folder root"):
+        files = files_with_suffix(class_dir, IMAGE_SUFFIXES)
+        order = torch.randperm(len(files), generator=generator).tolist()
+        n_test = max(1, round(test_fraction * len(files))) if len(files) > 1 else 0
+        test += [(files[i], class_dir.name) for i in sorted(order[:n_test])]
+        train += [(files[i], class_dir.name) for i in sorted(order[n_test:])]
+    return train, test
+
+
 @register(spec=ImageFolderSpec)
 def build(spec: ImageFolderSpec, *, seed: int = 0) -> DataBundle:
-    """Image classification folder ``root/{train,test}/<class>/*``: x ``(N, C, H, W)`` float32, y int64.
+    """Image folder ``root/{train,test}/<class>/*`` or flat ``root/<class>/*``: x ``(N, C, H, W)``, y int64.
 
     Labels are the class folder names in sorted order; images are resized to ``image_size``, scaled to
     [0, 1] and standardised per channel with the training split's statistics. Files are listed in class, then
     name order (the run ``seed`` is not used).
     """
     root = require_dir(Path(spec.root).expanduser(), "image-folder root")
-    train_files = _split_files(root, spec.train_split, None)
-    classes = sorted({name for _, name in train_files})
-    test_files = _split_files(root, spec.test_split, classes)
+    flat = not (root / spec.train_split).exists() and not (root / spec.test_split).exists()
+    if flat:
+        train_files, test_files = _flat_split(root, spec.test_fraction, spec.split_seed)
+        classes = sorted({name for _, name in train_files + test_files})
+    else:
+        train_files = _split_files(root, spec.train_split, None)
+        classes = sorted({name for _, name in train_files})
+        test_files = _split_files(root, spec.test_split, classes)
     images = {
         "train": [read_image(p) for p, _ in train_files],
         "test": [read_image(p) for p, _ in test_files],
@@ -195,7 +217,11 @@ def build(spec: ImageFolderSpec, *, seed: int = 0) -> DataBundle:
     info: dict[str, Any] = {
         "source": "image folder",
         "root": str(root),
-        "splits": {"train": spec.train_split, "test": spec.test_split},
+        "splits": (
+            {"layout": "flat", "test_fraction": spec.test_fraction, "split_seed": spec.split_seed}
+            if flat
+            else {"train": spec.train_split, "test": spec.test_split}
+        ),
         "class_names": classes,
         "num_train": len(train_files),
         "num_test": len(test_files),

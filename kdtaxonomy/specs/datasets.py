@@ -53,7 +53,8 @@ class MNIST1DTwoViewSpec(MNIST1DSpec):
 
 
 class ImageFolderSpec(DatasetSpec):
-    """Images in class folders: ``root/<split>/<class>/*.png|jpg|jpeg|ppm|pgm`` (splits ``train``, ``test``).
+    """Images in class folders: ``root/<split>/<class>/*.png|jpg|jpeg|ppm|pgm`` (splits ``train``, ``test``),
+    or flat ``root/<class>/*`` split per class (``test_fraction``, ``split_seed``).
 
     PNG and JPEG need Pillow; without it only the netpbm formats (.ppm, .pgm) are read. Images are resized
     to ``image_size`` and scaled to [0, 1], then standardised per channel with the training split's
@@ -77,6 +78,10 @@ class ImageFolderSpec(DatasetSpec):
     """Name of the training split folder."""
     test_split: str = "test"
     """Name of the test split folder."""
+    test_fraction: float = Field(0.2, gt=0, lt=1)
+    """Flat layout (``root/<class>/*``, no split folders): fraction of each class held out as the test split."""
+    split_seed: int = 0
+    """Flat layout: seed of that stratified split (fixed, so every run seed sees the same test rows)."""
 
 
 class CifarSpec(DatasetSpec):
