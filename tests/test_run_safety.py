@@ -227,3 +227,14 @@ def test_written_files_follow_the_umask(tmp_path: Path) -> None:
     out = CliRunner().invoke(app, ["--catalog", str(CATALOG), "schema", "-o", str(tmp_path / "s.json")])
     assert out.exit_code == 0
     assert (tmp_path / "s.json").stat().st_mode & 0o777 == 0o666 & ~old
+
+
+def test_a_missing_optional_dependency_is_one_line() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("torchvision") is not None:
+        pytest.skip("torchvision is installed here")
+    result = CliRunner().invoke(
+        app, ["--catalog", str(CATALOG), "train", "park2019-rkd", "--dataset", "cifar", *QUICK]
+    )
+    _one_error_line(result, "needs the package torchvision")
