@@ -13,6 +13,35 @@ import typer
 
 from kdtaxonomy.commands.common import Device, State, TrainFormat, fail, get_catalog, split_id
 
+# Options shared by `train` and `bench` (one declaration, one help text).
+DataRootOpt = Annotated[
+    Path | None, typer.Option("--data-root", help="Folder of a dataset you bring (dataset parameter root).")
+]
+DatasetParamOpt = Annotated[
+    list[str] | None,
+    typer.Option("--dataset-param", help="KEY=VALUE dataset parameter (e.g. train_limit=192); repeatable."),
+]
+TeacherModelOpt = Annotated[
+    str | None,
+    typer.Option("--teacher-model", help="Teacher architecture KEY[:SIZE] (kdtax registry model)."),
+]
+StudentModelOpt = Annotated[
+    str | None,
+    typer.Option("--student-model", help="Student architecture KEY[:SIZE] (kdtax registry model)."),
+]
+EpochsOpt = Annotated[int | None, typer.Option("--epochs", min=1, help="Epochs of the student and baseline.")]
+TeacherEpochsOpt = Annotated[
+    int | None, typer.Option("--teacher-epochs", min=1, help="Epochs of each teacher.")
+]
+StepsOpt = Annotated[
+    int | None, typer.Option("--steps", min=1, help="Optimizer steps of the student and baseline.")
+]
+TeacherStepsOpt = Annotated[
+    int | None, typer.Option("--teacher-steps", min=1, help="Optimizer steps of each teacher.")
+]
+MaxStepsOpt = Annotated[int | None, typer.Option("--max-steps", min=1, help="Cap optimizer steps per model.")]
+BatchSizeOpt = Annotated[int | None, typer.Option("--batch-size", min=2, help="Mini-batch size.")]
+
 
 def dataset_params(items: list[str] | None) -> dict[str, Any]:
     """``--dataset-param KEY=VALUE`` options as a dict (integers parsed); a malformed one exits 1."""
@@ -39,39 +68,16 @@ def train_command(
     dataset: Annotated[
         str | None, typer.Option("--dataset", help="Dataset key (default: the recipe's, mnist1d).")
     ] = None,
-    data_root: Annotated[
-        Path | None, typer.Option("--data-root", help="Folder of a dataset you bring.")
-    ] = None,
-    dataset_param: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--dataset-param", help="KEY=VALUE dataset parameter (e.g. train_limit=192); repeatable."
-        ),
-    ] = None,
-    teacher_model: Annotated[
-        str | None,
-        typer.Option("--teacher-model", help="Teacher architecture KEY[:SIZE] (kdtax registry model)."),
-    ] = None,
-    student_model: Annotated[
-        str | None,
-        typer.Option("--student-model", help="Student architecture KEY[:SIZE] (kdtax registry model)."),
-    ] = None,
-    epochs: Annotated[
-        int | None, typer.Option("--epochs", min=1, help="Epochs of the student and baseline.")
-    ] = None,
-    teacher_epochs: Annotated[
-        int | None, typer.Option("--teacher-epochs", min=1, help="Epochs of each teacher.")
-    ] = None,
-    steps: Annotated[
-        int | None, typer.Option("--steps", min=1, help="Optimizer steps of the student and baseline.")
-    ] = None,
-    teacher_steps: Annotated[
-        int | None, typer.Option("--teacher-steps", min=1, help="Optimizer steps of each teacher.")
-    ] = None,
-    max_steps: Annotated[
-        int | None, typer.Option("--max-steps", min=1, help="Cap optimizer steps per model.")
-    ] = None,
-    batch_size: Annotated[int | None, typer.Option("--batch-size", min=2, help="Mini-batch size.")] = None,
+    data_root: DataRootOpt = None,
+    dataset_param: DatasetParamOpt = None,
+    teacher_model: TeacherModelOpt = None,
+    student_model: StudentModelOpt = None,
+    epochs: EpochsOpt = None,
+    teacher_epochs: TeacherEpochsOpt = None,
+    steps: StepsOpt = None,
+    teacher_steps: TeacherStepsOpt = None,
+    max_steps: MaxStepsOpt = None,
+    batch_size: BatchSizeOpt = None,
     threads: Annotated[
         int, typer.Option("--threads", min=1, help="Torch threads (fixed: CPU numbers depend on it).")
     ] = 1,
@@ -151,34 +157,14 @@ def bench_command(
         str | None, typer.Option("--dataset", help="Dataset key (default: each recipe's, mnist1d).")
     ] = None,
     device: Annotated[Device, typer.Option("--device", help="auto, cpu or cuda.")] = Device.auto,
-    epochs: Annotated[
-        int | None, typer.Option("--epochs", min=1, help="Epochs of the student and baseline.")
-    ] = None,
-    teacher_epochs: Annotated[
-        int | None, typer.Option("--teacher-epochs", min=1, help="Epochs of each teacher.")
-    ] = None,
-    max_steps: Annotated[
-        int | None, typer.Option("--max-steps", min=1, help="Cap optimizer steps per model.")
-    ] = None,
-    dataset_param: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--dataset-param", help="KEY=VALUE dataset parameter (e.g. train_limit=192); repeatable."
-        ),
-    ] = None,
-    data_root: Annotated[
-        Path | None,
-        typer.Option("--data-root", help="Folder of a dataset you bring (dataset parameter root)."),
-    ] = None,
-    batch_size: Annotated[int | None, typer.Option("--batch-size", min=2, help="Mini-batch size.")] = None,
-    teacher_model: Annotated[
-        str | None,
-        typer.Option("--teacher-model", help="Teacher architecture KEY[:SIZE] (kdtax registry model)."),
-    ] = None,
-    student_model: Annotated[
-        str | None,
-        typer.Option("--student-model", help="Student architecture KEY[:SIZE] (kdtax registry model)."),
-    ] = None,
+    epochs: EpochsOpt = None,
+    teacher_epochs: TeacherEpochsOpt = None,
+    max_steps: MaxStepsOpt = None,
+    dataset_param: DatasetParamOpt = None,
+    data_root: DataRootOpt = None,
+    batch_size: BatchSizeOpt = None,
+    teacher_model: TeacherModelOpt = None,
+    student_model: StudentModelOpt = None,
     results: Annotated[
         Path | None, typer.Option("--results", help="Results folder (default: results/ of the repository).")
     ] = None,
@@ -196,12 +182,8 @@ def bench_command(
         int,
         typer.Option("--threads", min=1, help="Torch threads per run (fixed: CPU numbers depend on it)."),
     ] = 1,
-    steps: Annotated[
-        int | None, typer.Option("--steps", min=1, help="Optimizer steps of the student and baseline.")
-    ] = None,
-    teacher_steps: Annotated[
-        int | None, typer.Option("--teacher-steps", min=1, help="Optimizer steps of each teacher.")
-    ] = None,
+    steps: StepsOpt = None,
+    teacher_steps: TeacherStepsOpt = None,
     suite: Annotated[
         str | None,
         typer.Option("--suite", help="Run a benchmark suite ('standard': every method x every regime)."),
