@@ -140,3 +140,83 @@ def test_a_flat_image_folder_is_split_per_class_with_a_fixed_seed(tmp_path: Path
     )
     assert not torch.equal(bundle.test.x, other.test.x)
     assert set(bundle.test.x.flatten().tolist()).isdisjoint(bundle.train.x.flatten().tolist())
+
+
+def _flat_image_folder(root: Path, per_class: int = 12) -> Path:
+    import numpy as np
+
+    from .test_datasets import write_pgm
+
+    rng = np.random.default_rng(1)
+    for label, cls in enumerate(["cat", "dog"]):
+        (root / cls).mkdir(parents=True)
+        for i in range(per_class):
+            write_pgm(
+                root / cls / f"{i}.pgm", np.clip(60 + 120 * label + rng.integers(-30, 30, (8, 8)), 0, 255)
+            )
+    return root
+
+
+def test_train_rkd_on_a_flat_image_folder_from_the_cli(tmp_path: Path) -> None:
+    root = _flat_image_folder(tmp_path / "imgs")
+    args = ["--catalog", str(CATALOG), "train", "park2019-rkd", "--dataset", "image-folder"]
+    args += ["--data-root", str(root), "--teacher-model", "cnn2d", "--student-model", "cnn2d:tiny"]
+    result = CliRunner().invoke(app, [*args, *TINY])
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["dataset"]["splits"]["layout"] == "flat"
+    assert data["dataset"]["num_train"] + data["dataset"]["num_test"] == 24
+    assert data["dataset"]["skipped_files"] == []
+
+
+def test_bad_files_fail_naming_the_file_or_are_skipped_and_reported(tmp_path: Path) -> None:
+    root = _flat_image_folder(tmp_path / "imgs")
+    bad = root / "dog" / "5.pgm"
+    bad.write_bytes(bad.read_bytes()[:-10])  # truncated pixel data
+    args = ["--catalog", str(CATALOG), "train", "park2019-rkd", "--dataset", "image-folder"]
+    args += ["--data-root", str(root), "--teacher-model", "cnn2d", "--student-model", "cnn2d:tiny"]
+    failed = CliRunner().invoke(app, [*args, *TINY])
+    assert failed.exit_code == 1
+    lines = failed.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(bad) in lines[0] and lines[0].endswith("truncated pixel data"), lines
+    skipped = CliRunner().invoke(app, [*args, "--skip-bad-files", *TINY])
+    assert skipped.exit_code == 0, skipped.stderr
+    data = json.loads(skipped.stdout)
+    assert data["dataset"]["num_train"] + data["dataset"]["num_test"] == 23
+    assert [s["file"] for s in data["dataset"]["skipped_files"]] == [str(bad)]
+    assert f"skipped 1 unreadable file(s): {bad}" in skipped.stderr
+
+
+def test_a_truncated_wav_gets_a_reason_and_can_be_skipped(tmp_path: Path) -> None:
+    root = make_wav_folder(tmp_path / "wavs", per_class=8)
+    clip = root / "sine" / "sine4.wav"
+    clip.write_bytes(clip.read_bytes()[:30])  # cut inside the header
+    args = ["--catalog", str(CATALOG), "train", "park2019-rkd", "--dataset", "wav-folder"]
+    args += ["--data-root", str(root)]
+    failed = CliRunner().invoke(app, [*args, *TINY])
+    assert failed.exit_code == 1
+    line = failed.stderr.strip()
+    assert "\n" not in line and f"cannot read sound file {clip}: " in line
+    assert not line.endswith(": "), line  # never an empty reason
+    bench = CliRunner().invoke(
+        app,
+        [
+            "--catalog",
+            str(CATALOG),
+            "bench",
+            "park2019-rkd",
+            "--dataset",
+            "wav-folder",
+            "--data-root",
+            str(root),
+            "--skip-bad-files",
+            "--seeds",
+            "1",
+            "--max-steps",
+            "3",
+            "--results",
+            str(tmp_path / "results"),
+        ],
+    )
+    assert bench.exit_code == 0, bench.stderr + bench.stdout
+    assert f"skipped 1 unreadable file(s): {clip}" in bench.stdout + bench.stderr

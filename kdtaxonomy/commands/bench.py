@@ -308,7 +308,11 @@ def run_line(label: str, record: dict[str, Any]) -> str:
         parts.append(f"{name} {value:.2f}" if isinstance(value, int | float) else f"{name} -")
     shared = record.get("same_run_as")
     when = f"same run as {shared}" if shared else f"{float(record.get('wall_seconds') or 0):.1f} s"
-    return f"done {label}: {', '.join(parts)} ({when})"
+    line = f"done {label}: {', '.join(parts)} ({when})"
+    from kdtaxonomy.datasets.base import skipped_note
+
+    note = skipped_note(list((record.get("dataset") or {}).get("skipped_files") or []))
+    return f"{line}; {note}" if note else line
 
 
 def shared_record(job: Job, source: dict[str, Any]) -> dict[str, Any]:

@@ -216,6 +216,11 @@ def run_train(
         sys.stdout.write(json.dumps(result, indent=2, default=str) + "\n")
     else:
         _print_table(result)
+    from kdtaxonomy.datasets.base import skipped_note
+
+    note = skipped_note(list(result.get("dataset", {}).get("skipped_files") or []))
+    if note:
+        sys.stderr.write(f"{run_id}#{configuration.name}: {note}\n")
     return 0
 
 

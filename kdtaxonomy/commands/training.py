@@ -21,6 +21,13 @@ DatasetParamOpt = Annotated[
     list[str] | None,
     typer.Option("--dataset-param", help="KEY=VALUE dataset parameter (e.g. train_limit=192); repeatable."),
 ]
+SkipBadFilesOpt = Annotated[
+    bool,
+    typer.Option(
+        "--skip-bad-files",
+        help="Leave out unreadable image/sound files (reported) instead of stopping at one.",
+    ),
+]
 TeacherModelOpt = Annotated[
     str | None,
     typer.Option("--teacher-model", help="Teacher architecture KEY[:SIZE] (kdtax registry model)."),
@@ -43,9 +50,10 @@ MaxStepsOpt = Annotated[int | None, typer.Option("--max-steps", min=1, help="Cap
 BatchSizeOpt = Annotated[int | None, typer.Option("--batch-size", min=2, help="Mini-batch size.")]
 
 
-def dataset_params(items: list[str] | None) -> dict[str, Any]:
-    """``--dataset-param KEY=VALUE`` options as a dict (integers parsed); a malformed one exits 1."""
-    params: dict[str, Any] = {}
+def dataset_params(items: list[str] | None, *, skip_bad_files: bool = False) -> dict[str, Any]:
+    """``--dataset-param KEY=VALUE`` options (integers parsed) and ``--skip-bad-files`` as dataset parameters;
+    a malformed one exits 1."""
+    params: dict[str, Any] = {"skip_bad_files": True} if skip_bad_files else {}
     for item in items or []:
         key, sep, value = item.partition("=")
         if not sep or not key:
@@ -70,6 +78,7 @@ def train_command(
     ] = None,
     data_root: DataRootOpt = None,
     dataset_param: DatasetParamOpt = None,
+    skip_bad_files: SkipBadFilesOpt = False,
     teacher_model: TeacherModelOpt = None,
     student_model: StudentModelOpt = None,
     epochs: EpochsOpt = None,
@@ -116,7 +125,7 @@ def train_command(
         recipe_file=recipe_file,
         dataset=dataset,
         data_root=data_root,
-        dataset_params=dataset_params(dataset_param),
+        dataset_params=dataset_params(dataset_param, skip_bad_files=skip_bad_files),
         teacher_model=teacher_model,
         student_model=student_model,
         epochs=epochs,
@@ -162,6 +171,7 @@ def bench_command(
     max_steps: MaxStepsOpt = None,
     dataset_param: DatasetParamOpt = None,
     data_root: DataRootOpt = None,
+    skip_bad_files: SkipBadFilesOpt = False,
     batch_size: BatchSizeOpt = None,
     teacher_model: TeacherModelOpt = None,
     student_model: StudentModelOpt = None,
@@ -228,7 +238,7 @@ def bench_command(
     if quick or regime or method:
         fail("--quick, --regime and --method go with --suite standard")
 
-    params = dataset_params(dataset_param)
+    params = dataset_params(dataset_param, skip_bad_files=skip_bad_files)
     if data_root is not None:
         params["root"] = str(data_root)
     code = run_bench(

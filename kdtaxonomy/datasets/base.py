@@ -1,12 +1,16 @@
-"""Helpers shared by the dataset builders: cache folder, class folders, standardisation, limits."""
+"""Helpers shared by the dataset builders: cache folder, class folders, reading files, standardisation, limits."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 from torch import Tensor
+
+T = TypeVar("T")
 
 
 def cache_dir() -> Path:
@@ -70,3 +74,46 @@ def standardize(train: Tensor, test: Tensor) -> tuple[Tensor, Tensor, dict[str, 
 def limit(n: int, cap: int | None) -> int:
     """``min(n, cap)`` (``n`` when there is no cap)."""
     return n if cap is None else min(n, cap)
+
+
+def read_error_reason(exc: BaseException) -> str:
+    """A reader exception as a non-empty reason (``EOFError()`` and friends print as empty strings)."""
+    text = str(exc).strip()
+    if text:
+        return text
+    if isinstance(exc, EOFError):
+        return "the file ends before its header or data does (truncated?)"
+    return type(exc).__name__
+
+
+def read_files(
+    files: list[tuple[Path, str]], reader: Callable[[Path], T], *, skip_bad: bool
+) -> tuple[list[T], list[tuple[Path, str]], list[dict[str, str]]]:
+    """``reader`` applied to every ``(path, label)`` of ``files``.
+
+    A file the reader refuses (``ValueError`` naming the file and the reason) stops the load, unless
+    ``skip_bad``: then it is left out and reported. Returns the items, the ``(path, label)`` pairs kept and
+    the skipped files as ``{"file", "reason"}``.
+    """
+    items: list[T] = []
+    kept: list[tuple[Path, str]] = []
+    skipped: list[dict[str, str]] = []
+    for path, label in files:
+        try:
+            items.append(reader(path))
+        except ValueError as exc:
+            if not skip_bad:
+                raise
+            skipped.append({"file": str(path), "reason": str(exc)})
+            continue
+        kept.append((path, label))
+    return items, kept, skipped
+
+
+def skipped_note(skipped: list[dict[str, str]], shown: int = 5) -> str:
+    """One line saying how many files were skipped and which (the first ``shown``), or ``""``."""
+    if not skipped:
+        return ""
+    names = ", ".join(s["file"] for s in skipped[:shown])
+    more = f" and {len(skipped) - shown} more" if len(skipped) > shown else ""
+    return f"skipped {len(skipped)} unreadable file(s): {names}{more}"

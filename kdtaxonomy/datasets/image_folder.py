@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from kdtaxonomy.data import ArrayData, DataBundle
-from kdtaxonomy.datasets.base import class_folders, files_with_suffix, require_dir, standardize
+from kdtaxonomy.datasets.base import class_folders, files_with_suffix, read_files, require_dir, standardize
 from kdtaxonomy.registry import register
 from kdtaxonomy.specs.datasets import ImageFolderSpec
 
@@ -183,10 +183,14 @@ def build(spec: ImageFolderSpec, *, seed: int = 0) -> DataBundle:
         train_files = _split_files(root, spec.train_split, None)
         classes = sorted({name for _, name in train_files})
         test_files = _split_files(root, spec.test_split, classes)
-    images = {
-        "train": [read_image(p) for p, _ in train_files],
-        "test": [read_image(p) for p, _ in test_files],
-    }
+    train_images, train_files, skipped = read_files(train_files, read_image, skip_bad=spec.skip_bad_files)
+    test_images, test_files, skipped_test = read_files(test_files, read_image, skip_bad=spec.skip_bad_files)
+    skipped += skipped_test
+    if not train_images or not test_images:
+        raise ValueError(
+            f"image-folder root {root}: no readable {'training' if not train_images else 'test'} images"
+        )
+    images = {"train": train_images, "test": test_images}
     all_images = images["train"] + images["test"]
     channels = spec.channels or (1 if all(im.shape[2] == 1 for im in all_images) else 3)
     size: tuple[int, int] | None
@@ -229,6 +233,7 @@ def build(spec: ImageFolderSpec, *, seed: int = 0) -> DataBundle:
         "interpolation": spec.interpolation,
         "standardization": stats,
         "reader": "Pillow + netpbm" if _pillow() is not None else "netpbm only (Pillow not installed)",
+        "skipped_files": skipped,
     }
     return DataBundle(
         name="image-folder",

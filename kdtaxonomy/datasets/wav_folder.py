@@ -17,7 +17,14 @@ import numpy.typing as npt
 import torch
 
 from kdtaxonomy.data import ArrayData, DataBundle
-from kdtaxonomy.datasets.base import class_folders, files_with_suffix, require_dir, standardize
+from kdtaxonomy.datasets.base import (
+    class_folders,
+    files_with_suffix,
+    read_error_reason,
+    read_files,
+    require_dir,
+    standardize,
+)
 from kdtaxonomy.registry import register
 from kdtaxonomy.specs.datasets import WavFolderSpec
 
@@ -33,7 +40,7 @@ def read_wav(path: Path) -> tuple[Float64, int]:
             channels, width, rate = handle.getnchannels(), handle.getsampwidth(), handle.getframerate()
             frames = handle.readframes(handle.getnframes())
     except (wave.Error, EOFError, OSError) as exc:
-        raise ValueError(f"cannot read sound file {path}: {exc}") from exc
+        raise ValueError(f"cannot read sound file {path}: {read_error_reason(exc)}") from exc
     if width not in (1, 2, 3, 4):
         raise ValueError(f"cannot read sound file {path}: {8 * width}-bit samples are not supported")
     usable = len(frames) - len(frames) % (width * channels)
@@ -172,16 +179,22 @@ def build(spec: WavFolderSpec, *, seed: int = 0) -> DataBundle:
     edges = band_edges(spec.n_fft // 2 + 1, spec.n_bands, spec.sample_rate, spec.band_scale)
     source_rates: set[int] = set()
 
-    def features(files: list[tuple[Path, str]]) -> torch.Tensor:
-        rows = []
-        for path, _ in files:
-            signal, rate = read_wav(path)
-            source_rates.add(rate)
-            clip = fix_length(resample(signal, rate, spec.sample_rate), length)
-            rows.append(band_spectrogram(clip, spec.n_fft, hop, edges))
-        return torch.from_numpy(np.stack(rows).astype(np.float32))
+    def featurise(path: Path) -> Float64:
+        signal, rate = read_wav(path)
+        source_rates.add(rate)
+        return band_spectrogram(
+            fix_length(resample(signal, rate, spec.sample_rate), length), spec.n_fft, hop, edges
+        )
 
-    x_train, x_test = features(train_files), features(test_files)
+    def features(files: list[tuple[Path, str]]) -> tuple[torch.Tensor, list[tuple[Path, str]]]:
+        rows, kept, bad = read_files(files, featurise, skip_bad=spec.skip_bad_files)
+        skipped.extend(bad)
+        if not rows:
+            raise ValueError(f"wav-folder root {root}: none of its {len(files)} clips of a split can be read")
+        return torch.from_numpy(np.stack(rows).astype(np.float32)), kept
+
+    skipped: list[dict[str, str]] = []
+    (x_train, train_files), (x_test, test_files) = features(train_files), features(test_files)
     label = {name: i for i, name in enumerate(classes)}
     y_train = torch.tensor([label[c] for _, c in train_files], dtype=torch.int64)
     y_test = torch.tensor([label[c] for _, c in test_files], dtype=torch.int64)
@@ -209,6 +222,7 @@ def build(spec: WavFolderSpec, *, seed: int = 0) -> DataBundle:
             "shape": list(x_train.shape[1:]),
         },
         "standardization": stats,
+        "skipped_files": skipped,
     }
     return DataBundle(
         name="wav-folder",

@@ -12,10 +12,16 @@ penultimate feature vector ``(B, D)`` fed to ``classifier`` (a plain ``nn.Linear
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import torch
 from torch import Tensor, nn
+
+from kdtaxonomy.registry import REGISTRY, Component
+from kdtaxonomy.specs.models import PublishedModelSpec
+
+B = TypeVar("B", bound=Callable[..., nn.Module])
 
 
 def count_parameters(model: nn.Module, *, trainable_only: bool = False) -> int:
@@ -160,3 +166,51 @@ class SequencePool(nn.Module):
 
     def extra_repr(self) -> str:
         return f"mode={self.mode!r}, bidirectional={self.bidirectional}"
+
+
+def register_named(family: type[PublishedModelSpec]) -> Callable[[B], B]:
+    """Decorator registering a family's builder under the key of every named architecture of ``family``.
+
+    Each direct subclass of ``family`` with a key (``ResNet8Spec``: ``resnet8``) is one registry entry taking
+    2-D inputs; its summary is the first line of that spec's docstring.
+    """
+
+    def decorator(build: B) -> B:
+        for spec in family.__subclasses__():
+            if spec.key:
+                doc = (spec.__doc__ or "").strip().splitlines()
+                REGISTRY.add(
+                    Component(
+                        kind=spec.kind,
+                        key=spec.key,
+                        obj=build,
+                        params=spec,
+                        summary=doc[0] if doc else "",
+                        extra={"input_dims": (2,)},
+                    )
+                )
+        return build
+
+    return decorator
+
+
+def he_init(model: nn.Module) -> nn.Module:
+    """He et al. (2015) normal initialisation (fan-out, ReLU gain) of every convolution, biases zeroed, as the
+    reference CIFAR implementations do; BatchNorm and linear layers keep PyTorch's defaults."""
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+    return model
+
+
+def conv_bn(cin: int, cout: int, kernel_size: int, *, stride: int = 1, groups: int = 1, relu: bool = True) -> nn.Sequential:
+    """A 2-D convolution without bias ('same' padding), BatchNorm and (optionally) ReLU."""
+    layers: list[nn.Module] = [
+        nn.Conv2d(cin, cout, kernel_size, stride=stride, padding=kernel_size // 2, groups=groups, bias=False),
+        nn.BatchNorm2d(cout),
+    ]
+    if relu:
+        layers.append(nn.ReLU(inplace=True))
+    return nn.Sequential(*layers)

@@ -82,6 +82,9 @@ class ImageFolderSpec(DatasetSpec):
     """Flat layout (``root/<class>/*``, no split folders): fraction of each class held out as the test split."""
     split_seed: int = 0
     """Flat layout: seed of that stratified split (fixed, so every run seed sees the same test rows)."""
+    skip_bad_files: bool = False
+    """Leave out files that cannot be read (reported in the run's dataset info and printed) instead of
+    stopping at the first one with its name and the reason."""
 
 
 class CifarSpec(DatasetSpec):
@@ -136,6 +139,9 @@ class WavFolderSpec(DatasetSpec):
     """Seed of the stratified split; ``None`` uses the run seed passed to the builder."""
     standardize: bool = True
     """Standardise every band with the mean and standard deviation of the training split."""
+    skip_bad_files: bool = False
+    """Leave out files that cannot be read (reported in the run's dataset info and printed) instead of
+    stopping at the first one with its name and the reason."""
 
     @model_validator(mode="after")
     def _check_bands(self) -> WavFolderSpec:
