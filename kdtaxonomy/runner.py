@@ -42,6 +42,9 @@ from kdtaxonomy.train import (
 )
 from kdtaxonomy.yamlio import atomic_writer
 
+STUDENT_FILE = "student.safetensors"
+"""Where ``kdtax train -o DIR`` saves the distilled student (with its ``.json`` sidecar) in ``DIR``."""
+
 
 @dataclass
 class RunOptions:
@@ -291,6 +294,14 @@ class Runner:
             "num_val": 0 if val["teacher"] is None else len(val["teacher"]),
             "num_student_train": len(student_train),
         }
+        if self.opt.out is not None and rank() == 0:
+            weights = self.opt.out / STUDENT_FILE
+            try:
+                student.recipe = self.recipe
+                student.save(weights, metrics={"test_accuracy": result["student_accuracy"]})
+                result["student_weights"] = str(weights)
+            except ValueError as exc:  # a student whose state is not tensors (an SVM head) is not saved
+                result["student_weights"] = f"not saved: {exc}"
         return result
 
     def _validation(

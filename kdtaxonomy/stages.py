@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from kdtaxonomy.data import ArrayData, DataBundle, model_input
+from kdtaxonomy.models.base import tag_model
 from kdtaxonomy.pipeline import Distiller
 from kdtaxonomy.registry import load_components
 from kdtaxonomy.train import Chance, FitConfig, FitResult, accuracy, fit, loader, wrap_ddp
@@ -25,10 +26,10 @@ def build_model(
             1:
         ]
     )
-    model: nn.Module = component.obj(
-        component.validate_params(params), input_shape=shape, num_classes=num_classes or bundle.num_classes
-    )
-    return model
+    validated = component.validate_params(params)
+    classes = num_classes or bundle.num_classes
+    model: nn.Module = component.obj(validated, input_shape=shape, num_classes=classes)
+    return tag_model(model, key, validated, input_shape=shape, num_classes=classes)
 
 
 def train_ce(

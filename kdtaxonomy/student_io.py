@@ -6,7 +6,7 @@ Layout: ``save_student(model, "out/student.safetensors")`` writes two files, eac
 * ``out/student.safetensors.json`` — the sidecar (``<weights path>.json``): ``format``, the kdtaxonomy and
   torch versions, the weights' SHA-256, the recipe (when known: the catalogued method's resolved recipe), its
   hash (:meth:`Recipe.digest`), the registry model (key, params, input shape, number of classes) when the
-  student was built by :func:`build_student`, the student's class and construction, and the metrics.
+  student was built by the registry (``build_model``, :func:`build_student`, the runner), the student's class and construction, and the metrics.
 
 :func:`load_student` rebuilds a registry student from the sidecar (or loads the weights, strictly, into a
 given module) and returns it in eval mode.
@@ -23,39 +23,24 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from kdtaxonomy.models.base import MODEL_ATTRIBUTE
 from kdtaxonomy.yamlio import atomic_writer
 
 if TYPE_CHECKING:
     from kdtaxonomy.recipe import Recipe
 
 FORMAT = "kdtaxonomy-student/1"
-MODEL_ATTRIBUTE = "kdtax_model"
-"""Attribute of a module built by :func:`build_student`: its registry key and constructor arguments."""
 
 
 def build_student(
     key: str, params: Mapping[str, Any] | None = None, *, input_shape: Sequence[int], num_classes: int
 ) -> nn.Module:
-    """A registered architecture (``kdtax list`` kind ``model``: ``cnn1d``, ``mlp``, ...) for per-sample
-    inputs of ``input_shape`` and ``num_classes`` classes, tagged so that :func:`save_student` records how
-    to rebuild it."""
-    from kdtaxonomy.registry import load_components
+    """A registered architecture (``kdtax registry``, kind ``model``: ``cnn1d``, ``resnet8x4``, ...) for
+    per-sample inputs of ``input_shape`` and ``num_classes`` classes, tagged with how to rebuild it (as every
+    registry-built model is)."""
+    from kdtaxonomy.models import build_model
 
-    component = load_components().get("model", key)
-    validated = component.validate_params(dict(params or {}))
-    model: nn.Module = component.obj(validated, input_shape=tuple(input_shape), num_classes=num_classes)
-    plain = validated.model_dump(mode="json") if hasattr(validated, "model_dump") else dict(params or {})
-    setattr(
-        model,
-        MODEL_ATTRIBUTE,
-        {
-            "key": key,
-            "params": plain,
-            "input_shape": [int(d) for d in input_shape],
-            "num_classes": num_classes,
-        },
-    )
-    return model
+    return build_model(key, dict(params or {}), input_shape=tuple(input_shape), num_classes=num_classes)
 
 
 def sidecar_path(path: Path) -> Path:
@@ -140,7 +125,7 @@ def load_student(path: str | Path, module: nn.Module | None = None, *, device: s
         spec = read_sidecar(path).get("model")
         if not spec:
             raise ValueError(
-                f"{path}: the student was not built by the registry (kdtaxonomy.student_io.build_student); "
+                f"{path}: the student was not built by the registry (kdtaxonomy.models.build_model); "
                 "pass module= (an instance of its architecture) to load the weights into"
             )
         module = build_student(

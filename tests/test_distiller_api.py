@@ -191,13 +191,13 @@ def test_loading_a_user_student_needs_its_module_and_checks_shapes(tmp_path: Pat
 
 def test_the_site_snippet_names_the_locations_to_map() -> None:
     from kdtaxonomy.catalog import load_catalog
-    from kdtaxonomy.render.site_method import _python_snippet
+    from kdtaxonomy.render.snippet import python_snippet
 
     catalog = load_catalog()
     fitnets = catalog.get("romero2015-fitnets")
-    text = _python_snippet(fitnets, fitnets.configurations[0])
+    text = python_snippet(fitnets, fitnets.configurations[0])
     assert "layers={'student': {'block2': 'MODULE'}, 'teacher': {'block2': 'MODULE'}}" in text
     rkd = catalog.get("park2019-rkd")
-    text = _python_snippet(rkd, rkd.configurations[0])
+    text = python_snippet(rkd, rkd.configurations[0])
     assert "layers=" not in text and "found on any model" in text
     compile(text, "snippet", "exec")  # valid Python as printed

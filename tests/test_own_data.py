@@ -220,3 +220,25 @@ def test_a_truncated_wav_gets_a_reason_and_can_be_skipped(tmp_path: Path) -> Non
     )
     assert bench.exit_code == 0, bench.stderr + bench.stdout
     assert f"skipped 1 unreadable file(s): {clip}" in bench.stdout + bench.stderr
+
+
+def test_train_with_an_output_folder_saves_the_student_and_it_loads_back(tmp_path: Path) -> None:
+    import kdtaxonomy
+    from kdtaxonomy.datasets import build_dataset
+    from kdtaxonomy.train import accuracy
+
+    out = tmp_path / "run"
+    result = CliRunner().invoke(
+        app,
+        ["--catalog", str(CATALOG), "train", "hinton2015-distilling", "--config", "plain", "-o", str(out)]
+        + TINY,
+    )
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["student_weights"] == str(out / "student.safetensors")
+    sidecar = json.loads((out / "student.safetensors.json").read_text())
+    assert sidecar["model"]["key"] == "cnn1d" and sidecar["method"]["configuration"] == "plain"
+    assert sidecar["metrics"]["test_accuracy"] == data["student_accuracy"]
+    student = kdtaxonomy.load_student(out / "student.safetensors")  # rebuilt from the sidecar
+    test = build_dataset("mnist1d").test
+    assert accuracy(student, test, view="x", device=torch.device("cpu")) == data["student_accuracy"]

@@ -58,6 +58,8 @@ def test_every_registered_component_is_used_or_listed_as_extra(catalog: Catalog)
         ("prep", "spectral-view"),
         ("transfer", "permuted"),
     }
+    # the named CIFAR architectures of the KD benchmark tables, for --teacher-model / --student-model
+    extras |= {("model", c.key) for c in load_components().list("model") if not c.params.sized}
     used: set[tuple[str, str]] = set()
     for entry, config in catalog.configurations():
         recipe = resolve(config, entry.id)

@@ -5,6 +5,11 @@ Each builder has the signature ``build(spec, *, input_shape, num_classes) -> nn.
 feature locations ``block1``..., ``embedding``; ``classifier`` is the final linear layer). The register
 entry's ``extra["input_dims"]`` lists the spatial dimensionalities a builder accepts (1: ``(C, L)``,
 2: ``(C, H, W)``).
+
+Besides the small sized families (``mlp``, ``cnn1d``, ``resnet1d``, ``lstm``, ``conv-lstm``, ``cnn2d``,
+``resnet2d``), the named CIFAR architectures of the knowledge-distillation benchmark tables are registered
+one key each (``resnet8``..``resnet110``, ``resnet8x4``, ``resnet32x4``, ``resnet50``, ``wrn-16-1``..
+``wrn-40-2``, ``vgg8``/``vgg11``/``vgg13``, ``mobilenetv2``, ``shufflenetv1``, ``shufflenetv2``).
 """
 
 from __future__ import annotations
@@ -14,8 +19,19 @@ from typing import Any
 
 from torch import nn
 
-from kdtaxonomy.models import cnn, conv_lstm, lstm, mlp, resnet
-from kdtaxonomy.models.base import FeatureClassifier, count_parameters
+from kdtaxonomy.models import (
+    cifar_resnet,
+    cnn,
+    conv_lstm,
+    lstm,
+    mlp,
+    mobilenetv2,
+    resnet,
+    shufflenet,
+    vgg,
+    wrn,
+)
+from kdtaxonomy.models.base import FeatureClassifier, count_parameters, tag_model
 from kdtaxonomy.registry import REGISTRY
 from kdtaxonomy.specs.models import ModelSpec
 
@@ -37,16 +53,21 @@ def build_model(
         component = REGISTRY.get("model", spec.key)
         spec_obj = spec
     model: nn.Module = component.obj(spec_obj, input_shape=tuple(input_shape), num_classes=num_classes)
-    return model
+    return tag_model(model, component.key, spec_obj, input_shape=tuple(input_shape), num_classes=num_classes)
 
 
 __all__ = [
     "FeatureClassifier",
     "build_model",
+    "cifar_resnet",
     "cnn",
     "conv_lstm",
     "count_parameters",
     "lstm",
     "mlp",
+    "mobilenetv2",
     "resnet",
+    "shufflenet",
+    "vgg",
+    "wrn",
 ]

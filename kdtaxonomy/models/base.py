@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -22,6 +22,26 @@ from kdtaxonomy.registry import REGISTRY, Component
 from kdtaxonomy.specs.models import PublishedModelSpec
 
 B = TypeVar("B", bound=Callable[..., nn.Module])
+
+
+MODEL_ATTRIBUTE = "kdtax_model"
+"""Attribute of a module built from the registry: its key and constructor arguments (so that a saved student
+can be rebuilt, see :func:`kdtaxonomy.student_io.load_student`)."""
+
+
+def tag_model(
+    model: nn.Module, key: str, params: Any, *, input_shape: tuple[int, ...], num_classes: int
+) -> nn.Module:
+    """Record on ``model`` how the registry built it (key, validated params, input shape, classes)."""
+    plain = params.model_dump(mode="json") if hasattr(params, "model_dump") else dict(params or {})
+    info = {
+        "key": key,
+        "params": plain,
+        "input_shape": [int(d) for d in input_shape],
+        "num_classes": num_classes,
+    }
+    setattr(model, MODEL_ATTRIBUTE, info)
+    return model
 
 
 def count_parameters(model: nn.Module, *, trainable_only: bool = False) -> int:
@@ -171,13 +191,14 @@ class SequencePool(nn.Module):
 def register_named(family: type[PublishedModelSpec]) -> Callable[[B], B]:
     """Decorator registering a family's builder under the key of every named architecture of ``family``.
 
-    Each direct subclass of ``family`` with a key (``ResNet8Spec``: ``resnet8``) is one registry entry taking
-    2-D inputs; its summary is the first line of that spec's docstring.
+    ``family`` itself when it declares a key (``MobileNetV2Spec``: ``mobilenetv2``), and each direct subclass
+    declaring one (``ResNet8Spec``: ``resnet8``), is one registry entry taking 2-D inputs; its summary is the
+    first line of that spec's docstring.
     """
 
     def decorator(build: B) -> B:
-        for spec in family.__subclasses__():
-            if spec.key:
+        for spec in (family, *family.__subclasses__()):
+            if spec.__dict__.get("key"):
                 doc = (spec.__doc__ or "").strip().splitlines()
                 REGISTRY.add(
                     Component(
@@ -205,7 +226,9 @@ def he_init(model: nn.Module) -> nn.Module:
     return model
 
 
-def conv_bn(cin: int, cout: int, kernel_size: int, *, stride: int = 1, groups: int = 1, relu: bool = True) -> nn.Sequential:
+def conv_bn(
+    cin: int, cout: int, kernel_size: int, *, stride: int = 1, groups: int = 1, relu: bool = True
+) -> nn.Sequential:
     """A 2-D convolution without bias ('same' padding), BatchNorm and (optionally) ReLU."""
     layers: list[nn.Module] = [
         nn.Conv2d(cin, cout, kernel_size, stride=stride, padding=kernel_size // 2, groups=groups, bias=False),

@@ -73,6 +73,10 @@ def build_mobilenetv2(spec: MobileNetV2Spec, *, input_shape: tuple[int, ...], nu
     last = int(1280 * spec.width) if spec.width > 1.0 else 1280
     body["last_conv"] = conv_bn(cin, last, 1)
     model = FeatureClassifier(
-        body, pool=nn.AdaptiveAvgPool2d(1), embedding_dim=last, num_classes=num_classes, input_shape=input_shape
+        body,
+        pool=nn.AdaptiveAvgPool2d(1),
+        embedding_dim=last,
+        num_classes=num_classes,
+        input_shape=input_shape,
     )
     return he_init(model)

@@ -44,6 +44,10 @@ def build_cifar_vgg(spec: CifarVGGSpec, *, input_shape: tuple[int, ...], num_cla
         body[f"block{i + 1}"] = _group(cin, widths, pool=pool)
         cin = widths[-1]
     model = FeatureClassifier(
-        body, pool=nn.AdaptiveAvgPool2d(1), embedding_dim=cin, num_classes=num_classes, input_shape=input_shape
+        body,
+        pool=nn.AdaptiveAvgPool2d(1),
+        embedding_dim=cin,
+        num_classes=num_classes,
+        input_shape=input_shape,
     )
     return he_init(model)

@@ -57,11 +57,17 @@ def build_wide_resnet(spec: WideResNetSpec, *, input_shape: tuple[int, ...], num
     cin = 16
     for i in range(3):
         cout = 16 * 2**i * spec.widen
-        blocks = [PreActBlock(cin if j == 0 else cout, cout, stride=2 if i > 0 and j == 0 else 1) for j in range(n)]
+        blocks = [
+            PreActBlock(cin if j == 0 else cout, cout, stride=2 if i > 0 and j == 0 else 1) for j in range(n)
+        ]
         body[f"block{i + 1}"] = nn.Sequential(*blocks)
         cin = cout
     body["post"] = nn.Sequential(nn.BatchNorm2d(cin), nn.ReLU(inplace=True))
     model = FeatureClassifier(
-        body, pool=nn.AdaptiveAvgPool2d(1), embedding_dim=cin, num_classes=num_classes, input_shape=input_shape
+        body,
+        pool=nn.AdaptiveAvgPool2d(1),
+        embedding_dim=cin,
+        num_classes=num_classes,
+        input_shape=input_shape,
     )
     return he_init(model)

@@ -16,6 +16,7 @@ from kdtaxonomy.catalog import Catalog
 from kdtaxonomy.render.cite import short_citation
 from kdtaxonomy.render.fit import Column, FitPanel, Grid
 from kdtaxonomy.render.formats import md_escape
+from kdtaxonomy.render.snippet import python_snippet
 from kdtaxonomy.schema import Configuration, Entry, ReportedResult, step_terms
 
 if TYPE_CHECKING:
@@ -152,6 +153,13 @@ def show_renderable(
             title += f"  (survey Table {config.survey_row.table}, row {config.survey_row.work})"
         body: list[RenderableType] = [Text(config.summary + "\n"), table]
         body.append(Text(f"\nrun it: kdtax train {entry.id} --config {config.name}", style="green"))
+        if len(configs) == 1:
+            body.append(
+                Text("\nor from Python (runs as printed; put your models and data in):\n", style="green")
+            )
+            body.append(Text(python_snippet(entry, config).rstrip(), no_wrap=True, overflow="fold"))
+        else:
+            body.append(Text(f"Python: kdtax show {entry.id} --config {config.name}", style="green"))
         parts.append(FitPanel(Group(*body), title, short))
     results = [r for r in entry.results if config_name is None or r.configuration in {None, config_name}]
     if results:
@@ -202,7 +210,8 @@ def show_markdown(
         lines += ["| Stage | Step | Value |", "|---|---|---|"]
         for stage, step, value in _stage_rows(config, catalog):
             lines.append(f"| {md_escape(stage)} | {md_escape(step)} | {md_escape(value)} |")
-        lines.append("")
+        lines += ["", f"Run it: `kdtax train {entry.id} --config {config.name}`, or from Python:", ""]
+        lines += ["```python", python_snippet(entry, config).rstrip(), "```", ""]
     results = [r for r in entry.results if config_name is None or r.configuration in {None, config_name}]
     if results:
         lines += [
@@ -222,12 +231,18 @@ def show_markdown(
 def entry_json(
     entry: Entry, config_name: str | None = None, reproduced: Sequence[Aggregate] = ()
 ) -> dict[str, Any]:
-    """JSON of ``kdtax show --format json``: the entry as stored, plus flat configuration terms, plus the
-    reproduced results (``reproduced``, kdtax bench aggregates) when there are any."""
+    """JSON of ``kdtax show --format json``: the entry as stored, plus flat configuration terms, the "run
+    it" Python snippet of each configuration (``python``), and the reproduced results (``reproduced``, kdtax
+    bench aggregates) when there are any."""
     data = entry.model_dump(mode="json", exclude_none=True)
     if config_name:
         data["configurations"] = [c for c in data["configurations"] if c["name"] == config_name]
         data["results"] = [r for r in data["results"] if r.get("configuration") in {None, config_name}]
+    data["python"] = {
+        c.name: python_snippet(entry, c)
+        for c in entry.configurations
+        if config_name is None or c.name == config_name
+    }
     if reproduced:
         data["reproduced"] = [agg.summary() for agg in reproduced]
     return data

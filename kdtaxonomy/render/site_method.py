@@ -7,6 +7,7 @@ from typing import Any
 
 from kdtaxonomy.catalog import Catalog
 from kdtaxonomy.render.console import STAGE_LAYOUT, result_setting
+from kdtaxonomy.render.snippet import python_snippet
 from kdtaxonomy.schema import Configuration, Entry, step_terms
 
 
@@ -110,51 +111,6 @@ class Topologies:
         return svg, note
 
 
-FOUND_BY_DEFAULT = {"output", "embedding"}
-"""Locations :func:`kdtaxonomy.instantiate` finds on any model (its output; the input of its last nn.Linear)."""
-
-
-def _named_locations(entry: Entry, config: Configuration) -> tuple[list[str], list[str]]:
-    """The locations a configuration's knowledge terms read on the student and on the teacher that must be
-    named in ``layers=`` (torch-free: read from the resolved recipe)."""
-    from kdtaxonomy.recipe import RecipeError, resolve
-
-    try:
-        knowledge = resolve(config, entry.id).knowledge
-    except RecipeError:
-        return [], []
-    sides: tuple[set[str], set[str]] = (set(), set())
-    for spec in knowledge:
-        student, _, teacher = (spec.location or "output").partition(":")
-        sides[0].add(student)
-        sides[1].add(teacher or student)
-    return sorted(sides[0] - FOUND_BY_DEFAULT), sorted(sides[1] - FOUND_BY_DEFAULT)
-
-
-def _python_snippet(entry: Entry, config: Configuration) -> str:
-    student, teacher = _named_locations(entry, config)
-    if student or teacher:
-
-        def mapping(names: list[str]) -> str:
-            return "{" + ", ".join(f"{n!r}: 'MODULE'" for n in names) + "}"
-
-        layers = (
-            f"    layers={{'student': {mapping(student)}, 'teacher': {mapping(teacher)}}},\n"
-            "    # MODULE: a name from model.named_modules(); 'output' and 'embedding' are found by default\n"
-        )
-    else:
-        layers = "    # the locations it reads (output, embedding) are found on any model\n"
-    return (
-        "import kdtaxonomy\n\n"
-        f"distiller = kdtaxonomy.instantiate(\n"
-        f"    {entry.id!r}, config={config.name!r},\n"
-        "    teacher=my_teacher, student=my_student,\n" + layers + ")\n"
-        "print(distiller.describe())  # teachers, the module each location reads, losses and weights\n"
-        "distiller.fit(train_loader, steps=2000)\n"
-        "distiller.save('student.safetensors')\n"
-    )
-
-
 def reported_rows(entry: Entry, ids: set[str]) -> list[dict[str, str]]:
     rows = []
     for result in entry.results:
@@ -195,6 +151,6 @@ def configuration_context(
         "topology_note": topology_note,
         "details": _details(config),
         "train": f"kdtax train {entry.id} --config {config.name}",
-        "python": _python_snippet(entry, config),
+        "python": python_snippet(entry, config),
         "similar": _similar(catalog, entry, config) if with_similar else [],
     }

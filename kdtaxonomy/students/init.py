@@ -80,8 +80,11 @@ class FromScratch(Construction[FromScratchSpec]):
 
 @register(spec=TeacherInitSpec)
 class TeacherInit(Construction[TeacherInitSpec]):
-    """Hinton et al. 2015 (survey [1]): the student starts from the teacher's parameters."""
+    """Hinton et al. 2015 (survey [1]): the student starts from the teacher's parameters (with several
+    teachers, the first one's: the generalist of a generalist + specialists setup)."""
 
     def prepare(self, student: nn.Module, teacher: nn.Module | None) -> nn.Module:
+        if isinstance(teacher, nn.ModuleList) and len(teacher):
+            teacher = getattr(teacher[0], "generalist", teacher[0])
         copy_teacher_state(student, teacher)
         return student
