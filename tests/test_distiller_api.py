@@ -201,3 +201,31 @@ def test_the_site_snippet_names_the_locations_to_map() -> None:
     text = python_snippet(rkd, rkd.configurations[0])
     assert "layers=" not in text and "found on any model" in text
     compile(text, "snippet", "exec")  # valid Python as printed
+
+
+def _third_party_round(teacher: nn.Module, student: nn.Module, cat: Catalog, entry: str, **kw: Any) -> None:
+    """A catalogued method on models built elsewhere: two steps change the student, evaluation works."""
+    x, y = torch.randn(16, 3, 32, 32), torch.randint(0, 10, (16,))
+    loader = DataLoader(TensorDataset(x, y), batch_size=8)
+    distiller = kdtaxonomy.instantiate(entry, teacher=teacher.eval(), student=student, catalog=cat, **kw)
+    before = [p.detach().clone() for p in distiller.student.parameters()]
+    distiller.fit(loader, steps=2)
+    assert any(not torch.equal(a, b) for a, b in zip(before, distiller.student.parameters(), strict=True))
+    assert 0.0 <= distiller.evaluate(loader) <= 100.0
+
+
+def test_torchvision_models_distil_when_torchvision_is_installed(cat: Catalog) -> None:
+    models = pytest.importorskip("torchvision.models", reason="torchvision is not installed here")
+    teacher, student = models.resnet18(num_classes=10), models.mobilenet_v3_small(num_classes=10)
+    _third_party_round(teacher, student, cat, "park2019-rkd")  # embedding: input of the last nn.Linear
+    # attention maps of torchvision's stage 2 on both sides (module paths of its named_modules())
+    layers = {"student": {"block2": "layer2"}, "teacher": {"block2": "layer2"}}
+    student = models.resnet18(num_classes=10)
+    _third_party_round(teacher, student, cat, "zagoruyko2017-attention-transfer", layers=layers)
+
+
+def test_timm_models_distil_when_timm_is_installed(cat: Catalog) -> None:
+    timm = pytest.importorskip("timm", reason="timm is not installed here")
+    teacher = timm.create_model("resnet18", pretrained=False, num_classes=10)
+    student = timm.create_model("mobilenetv3_small_050", pretrained=False, num_classes=10)
+    _third_party_round(teacher, student, cat, "hinton2015-distilling", config="plain")
