@@ -239,6 +239,14 @@ def cite_command(
         emit(json.dumps([cite.csl_json(e) for e in entries], indent=2, ensure_ascii=False))
 
 
+READS = {
+    "logits": "output (logits)",
+    "embeddings": "embedding (B, D)",
+    "features": "feature map (e.g. block2)",
+}
+"""What a loss reads, by its registered ``inputs`` (shown by ``kdtax registry``)."""
+
+
 def registry_command(
     kind: Annotated[
         str | None,
@@ -264,16 +272,21 @@ def registry_command(
                 f"{n}=(required)" if f.is_required() else f"{n}={f.default!r}"
                 for n, f in c.params.model_fields.items()
             ),
+            "reads": READS.get(str(c.extra.get("inputs", "")), "") if c.kind == "loss" else "",
             "summary": c.summary,
         }
         for c in components
     ]
-    keys = ["kind", "key", "term", "params", "summary"]
+    keys = ["kind", "key", "term", "params", "reads", "summary"]
+    if not any(row["reads"] for row in data):
+        keys.remove("reads")
+        for row in data:
+            del row["reads"]
     if fmt is ListFormat.table:
         from kdtaxonomy.render.fit import fit_width, print_fitted
         from kdtaxonomy.render.listing import registry_table
 
-        print_fitted(fit_width(console()), registry_table(data))
+        print_fitted(fit_width(console()), registry_table(data, keys))
     elif fmt is ListFormat.json:
         emit(rows.to_json(data))
     else:

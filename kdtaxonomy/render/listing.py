@@ -46,12 +46,12 @@ def list_table(rows: Sequence[dict[str, Any]], multi: set[str]) -> Grid:
     return Grid(columns, cells, title=f"{len(rows)} configuration(s)", show_lines=True)
 
 
-REGISTRY_KEYS = ("kind", "key", "term", "params", "summary")
+REGISTRY_KEYS = ("kind", "key", "term", "params", "reads", "summary")
 
 
-def registry_table(rows: Sequence[dict[str, str]]) -> Grid:
-    """The table of ``kdtax registry``: kind, key and term kept whole; params and summary wrap between
-    words. Stacked, each block is headed by the component's key."""
-    columns = [Column(key, keep=key in {"kind", "key", "term"}) for key in REGISTRY_KEYS]
-    cells = [[row[k] for k in REGISTRY_KEYS] for row in rows]
+def registry_table(rows: Sequence[dict[str, str]], keys: Sequence[str] = REGISTRY_KEYS) -> Grid:
+    """The table of ``kdtax registry`` (columns ``keys``): kind, key and term kept whole; the others wrap
+    between words. Stacked, each block is headed by the component's key."""
+    columns = [Column(key, keep=key in {"kind", "key", "term"}) for key in keys]
+    cells = [[row[k] for k in keys] for row in rows]
     return Grid(columns, cells, title=f"{len(rows)} registered component(s)", heading=1)
