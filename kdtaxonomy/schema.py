@@ -218,7 +218,9 @@ class KnowledgeSpec(ComponentSpec):
     """A knowledge term (loss) read at a location and weighted in the total objective."""
 
     location: str | None = None
-    """Name of the student/teacher location, e.g. ``output`` or a layer key of the model preset."""
+    """Where the term reads (default ``output``): ``output`` (the logits), ``embedding`` (the input of the
+    classifier head) or a named block (``block1``, ``block2``, ... of registry models; on your own models
+    mapped by ``instantiate(layers=...)``); ``student:teacher`` when the two sides differ."""
     weight: Annotated[float, Field(ge=0)] = 1.0
     """Weight of this term in the total loss."""
 
