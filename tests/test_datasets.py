@@ -17,7 +17,6 @@ from kdtaxonomy.data import DataBundle
 from kdtaxonomy.datasets import MissingDependencyError, build_dataset, cache_dir
 from kdtaxonomy.datasets import image_folder as imf
 from kdtaxonomy.datasets import mnist1d as m1d
-from kdtaxonomy.datasets import wav_folder as wvf
 from kdtaxonomy.models import build_model
 from kdtaxonomy.specs.datasets import MNIST1DSpec, WavFolderSpec
 
@@ -329,35 +328,14 @@ def make_wav_folder(root: Path, per_class: int = 5) -> Path:
     return root
 
 
-WAV_PARAMS = {"sample_rate": RATE, "seconds": 0.5, "n_fft": 128, "hop_length": 64, "n_bands": 16}
-
-
-def test_read_wav_formats(tmp_path: Path) -> None:
-    values = np.array([0.0, 0.5, -0.5, 0.25, -1.0])
-    for width, tol in ((1, 1 / 120), (2, 1e-4), (3, 1e-6)):
-        write_wav(tmp_path / f"w{width}.wav", values, width=width)
-        samples, rate = wvf.read_wav(tmp_path / f"w{width}.wav")
-        assert rate == RATE and np.allclose(samples, values, atol=tol), width
-    write_wav(tmp_path / "stereo.wav", np.stack([values, -values], axis=1))
-    assert np.allclose(wvf.read_wav(tmp_path / "stereo.wav")[0], 0.0, atol=1e-4)
-    assert np.allclose(wvf.resample(np.array([0.0, 1.0, 2.0, 3.0]), 4, 8), [0, 0.5, 1, 1.5, 2, 2.5, 3, 3])
-
-
-def test_band_edges_cover_every_bin() -> None:
-    for scale in ("mel", "linear"):
-        for n_bands in (1, 16, 40, 65):
-            edges = wvf.band_edges(65, n_bands, RATE, scale)
-            assert edges[0] == 0 and edges[-1] == 65 and len(edges) == n_bands + 1
-            assert np.all(np.diff(edges) >= 1)
-    mel = wvf.band_edges(257, 32, 16000, "mel")
-    assert np.diff(mel)[0] < np.diff(mel)[-1]  # narrow low bands, wide high bands
+WAV_PARAMS = {"sample_rate": RATE, "seconds": 0.5, "n_fft": 128, "hop_length": 64, "n_mels": 16}
 
 
 def test_wav_folder_stratified_split(tmp_path: Path) -> None:
     root = make_wav_folder(tmp_path / "sounds")
     params = {"root": str(root), "test_fraction": 0.4, **WAV_PARAMS}
     bundle = build_dataset("wav-folder", params, seed=1)
-    frames = 1 + (int(0.5 * RATE) - 128) // 64
+    frames = 1 + int(0.5 * RATE) // 64  # centred STFT frames
     assert bundle.train.x.shape == (6, 16, frames) and bundle.test.x.shape == (4, 16, frames)
     assert bundle.train.x.dtype == torch.float32 and torch.isfinite(bundle.train.x).all()
     assert bundle.info["class_names"] == ["noise", "sine"] and bundle.num_classes == 2
@@ -404,5 +382,14 @@ def test_wav_folder_errors(tmp_path: Path) -> None:
     (tmp_path / "c").mkdir()
     with pytest.raises(ValueError, match="holds no class folders"):
         build_dataset("wav-folder", {"root": str(tmp_path / "c"), **WAV_PARAMS})
-    with pytest.raises(ValueError, match="n_bands"):
-        WavFolderSpec(root="x", n_fft=16, n_bands=20)
+    with pytest.raises(ValueError, match="n_mels"):
+        WavFolderSpec(root="x", n_fft=16, n_mels=20)
+    with pytest.raises(ValueError, match="fmax"):
+        WavFolderSpec(root="x", sample_rate=8000, fmax=5000.0)
+
+
+def test_wav_folder_retired_parameters_say_what_replaced_them() -> None:
+    with pytest.raises(ValueError, match="n_bands was renamed n_mels"):
+        WavFolderSpec(root="x", n_bands=16)
+    with pytest.raises(ValueError, match=r"band_scale is gone.*log-mel"):
+        WavFolderSpec.model_validate({"root": "x", "band_scale": "linear"})

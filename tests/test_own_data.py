@@ -64,6 +64,17 @@ def test_dataset_parameters_are_validated_with_a_clear_line(tmp_path: Path) -> N
     )
     assert bench.exit_code == 1 and "dataset.params.root: Field required" in bench.stderr
     assert not list(tmp_path.iterdir())
+    retired = runner.invoke(
+        app,
+        [
+            *["--catalog", str(CATALOG), "train", "park2019-rkd", "--dataset", "wav-folder"],
+            *["--data-root", str(tmp_path), "--dataset-param", "n_bands=16", *TINY],
+        ],
+    )
+    assert retired.exit_code == 1
+    assert retired.stderr.strip().endswith(
+        "dataset.params: n_bands was renamed n_mels: wav-folder features are now log-mel spectrograms (librosa)"
+    )
 
 
 def test_plain_kd_is_catalogued_and_runs_on_any_pair() -> None:
@@ -230,8 +241,17 @@ def test_train_with_an_output_folder_saves_the_student_and_it_loads_back(tmp_pat
     out = tmp_path / "run"
     result = CliRunner().invoke(
         app,
-        ["--catalog", str(CATALOG), "train", "hinton2015-distilling", "--config", "plain", "-o", str(out)]
-        + TINY,
+        [
+            "--catalog",
+            str(CATALOG),
+            "train",
+            "hinton2015-distilling",
+            "--config",
+            "plain",
+            "-o",
+            str(out),
+            *TINY,
+        ],
     )
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)

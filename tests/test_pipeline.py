@@ -54,6 +54,7 @@ def test_every_registered_component_is_used_or_listed_as_extra(catalog: Catalog)
         ("dataset", "image-folder"),
         ("dataset", "cifar"),
         ("dataset", "wav-folder"),
+        ("dataset", "fsdd"),
         ("prep", "class-partition"),
         ("prep", "spectral-view"),
         ("transfer", "permuted"),

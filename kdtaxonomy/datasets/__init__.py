@@ -10,9 +10,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from kdtaxonomy.data import DataBundle
-from kdtaxonomy.datasets import cifar, image_folder, mnist1d, wav_folder
-from kdtaxonomy.datasets.base import cache_dir
-from kdtaxonomy.datasets.cifar import MissingDependencyError
+from kdtaxonomy.datasets import audio, cifar, fsdd, image_folder, mnist1d, wav_folder
+from kdtaxonomy.datasets.base import MissingDependencyError, cache_dir
 from kdtaxonomy.registry import REGISTRY
 from kdtaxonomy.specs.datasets import DatasetSpec
 
@@ -35,9 +34,11 @@ def build_dataset(
 
 __all__ = [
     "MissingDependencyError",
+    "audio",
     "build_dataset",
     "cache_dir",
     "cifar",
+    "fsdd",
     "image_folder",
     "mnist1d",
     "wav_folder",

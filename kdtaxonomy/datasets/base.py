@@ -13,6 +13,10 @@ from torch import Tensor
 T = TypeVar("T")
 
 
+class MissingDependencyError(ImportError):
+    """An optional package that a component needs is not installed."""
+
+
 def cache_dir() -> Path:
     """Folder of cached generated data: ``$KDTAX_CACHE_DIR/datasets`` or ``~/.cache/kdtaxonomy/datasets``."""
     base = (

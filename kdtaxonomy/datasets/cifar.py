@@ -9,13 +9,11 @@ import numpy as np
 import torch
 
 from kdtaxonomy.data import ArrayData, DataBundle
-from kdtaxonomy.datasets.base import limit, require_dir, standardize
+from kdtaxonomy.datasets.base import MissingDependencyError, limit, require_dir, standardize
 from kdtaxonomy.registry import register
 from kdtaxonomy.specs.datasets import CifarSpec
 
-
-class MissingDependencyError(ImportError):
-    """An optional package that a component needs is not installed."""
+__all__ = ["MissingDependencyError", "build"]
 
 
 def _torchvision_datasets() -> Any:

@@ -6,9 +6,10 @@ bundle's ``info`` with provenance (generator arguments or source folder, sizes, 
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from kdtaxonomy.specs import Spec
 
@@ -106,51 +107,117 @@ class CifarSpec(DatasetSpec):
     """Keep only the first ``test_limit`` test images."""
 
 
-class WavFolderSpec(DatasetSpec):
-    """Sound clips in class folders (UrbanSound8K-style): ``root/<class>/*.wav``, as band-energy spectrograms.
+class LogMelSpec(DatasetSpec):
+    """Base of the sound datasets: clips read with soundfile, resampled with ``scipy.signal.resample_poly``,
+    cut or zero-padded to ``seconds`` and turned into log-mel spectrograms by librosa, ``x`` shaped
+    ``(N, n_mels, frames)`` with ``frames = 1 + samples // hop_length`` (centred STFT frames), so 1-D models
+    see the mel bands as channels. Needs the ``audio`` extra (soundfile, librosa)."""
 
-    Either ``root/<class>/*.wav`` split by a seeded stratified draw of ``test_fraction`` of every class, or
-    ``root/train/<class>/*.wav`` and ``root/test/<class>/*.wav``. Clips (PCM WAV, read with the standard
-    library; several channels are mixed to mono) are resampled to ``sample_rate`` by linear interpolation and
-    cut or zero-padded to ``seconds``. Features: the magnitude STFT (Hann window) summed over ``n_bands``
-    frequency bands, then ``log(1e-6 + band sum)``, so ``x`` is ``(N, n_bands, frames)``: 1-D models see the
-    bands as channels and the frames as the length.
+    root: str
+    """Folder of the sound files."""
+    sample_rate: int = Field(default=16000, ge=100)
+    """Sample rate (Hz) the clips are resampled to."""
+    seconds: float = Field(default=4.0, gt=0.0)
+    """Clip length in seconds (longer clips are cut, shorter ones zero-padded at the end)."""
+    n_mels: int = Field(default=32, ge=1)
+    """Mel bands (the channels of ``x``)."""
+    n_fft: int = Field(default=512, ge=8)
+    """STFT window length in samples."""
+    hop_length: int | None = Field(default=None, ge=1)
+    """STFT hop in samples; ``None`` is ``n_fft // 2``."""
+    window: Literal["hann", "hamming", "blackman"] = "hann"
+    """STFT window."""
+    fmin: float = Field(default=0.0, ge=0.0)
+    """Lowest frequency (Hz) of the mel filters."""
+    fmax: float | None = Field(default=None, gt=0.0)
+    """Highest frequency (Hz) of the mel filters; ``None`` is ``sample_rate / 2``."""
+    top_db: float | None = Field(default=80.0, gt=0.0)
+    """Clip the log power at this many dB below each clip's peak; ``None`` keeps the -100 dB floor only."""
+    standardize: bool = True
+    """Standardise every mel band with the mean and standard deviation of the training split."""
+    skip_bad_files: bool = False
+    """Leave out files that cannot be read (reported in the run's dataset info and printed) instead of
+    stopping at the first one with its name and the reason."""
+
+    @model_validator(mode="after")
+    def _check_features(self) -> LogMelSpec:
+        if self.n_mels > self.n_fft // 2 + 1:
+            raise ValueError(
+                f"n_mels ({self.n_mels}) exceeds the {self.n_fft // 2 + 1} STFT bins of n_fft={self.n_fft}"
+            )
+        if round(self.seconds * self.sample_rate) < self.n_fft:
+            raise ValueError(
+                f"a clip of {self.seconds} s at {self.sample_rate} Hz is shorter than n_fft={self.n_fft}"
+            )
+        top = self.sample_rate / 2 if self.fmax is None else self.fmax
+        if top > self.sample_rate / 2 or self.fmin >= top:
+            raise ValueError(
+                f"the mel filters need 0 <= fmin < fmax <= sample_rate / 2 = {self.sample_rate / 2:g} Hz "
+                f"(fmin={self.fmin:g}, fmax={top:g})"
+            )
+        return self
+
+
+_RETIRED_WAV_PARAMS = {
+    "n_bands": "n_bands was renamed n_mels: wav-folder features are now log-mel spectrograms (librosa)",
+    "band_scale": "band_scale is gone: wav-folder features are now log-mel spectrograms (librosa mel "
+    "filters, always mel-spaced); drop it",
+}
+
+
+class WavFolderSpec(LogMelSpec):
+    """Sound clips in class folders (UrbanSound8K-style): ``root/<class>/*.wav``, as log-mel spectrograms.
+
+    Either ``root/<class>/*`` split by a seeded stratified draw of ``test_fraction`` of every class, or
+    ``root/train/<class>/*`` and ``root/test/<class>/*``. Clips are WAV, FLAC, OGG or AIFF of any bit depth
+    (read with soundfile; several channels are mixed to mono), resampled to ``sample_rate`` by polyphase
+    filtering and cut or zero-padded to ``seconds``; ``x`` is the log-mel spectrogram ``(N, n_mels, frames)``.
     """
 
     key: ClassVar[str] = "wav-folder"
 
     root: str
     """Folder holding the class folders (or ``train`` and ``test`` folders of class folders)."""
-    sample_rate: int = Field(default=16000, ge=100)
-    """Sample rate (Hz) the clips are resampled to."""
-    seconds: float = Field(default=4.0, gt=0.0)
-    """Clip length in seconds (longer clips are cut, shorter ones zero-padded at the end)."""
-    n_fft: int = Field(default=512, ge=8)
-    """STFT window length in samples."""
-    hop_length: int | None = Field(default=None, ge=1)
-    """STFT hop in samples; ``None`` is ``n_fft // 2``."""
-    n_bands: int = Field(default=32, ge=1)
-    """Frequency bands the STFT bins are summed into (the channels of ``x``)."""
-    band_scale: Literal["mel", "linear"] = "mel"
-    """Spacing of the band edges: equal on the mel scale or in Hz."""
     test_fraction: float = Field(default=0.2, gt=0.0, lt=1.0)
     """Fraction of every class held out for testing (without ``train``/``test`` folders)."""
     split_seed: int | None = None
     """Seed of the stratified split; ``None`` uses the run seed passed to the builder."""
-    standardize: bool = True
-    """Standardise every band with the mean and standard deviation of the training split."""
-    skip_bad_files: bool = False
-    """Leave out files that cannot be read (reported in the run's dataset info and printed) instead of
-    stopping at the first one with its name and the reason."""
 
-    @model_validator(mode="after")
-    def _check_bands(self) -> WavFolderSpec:
-        if self.n_bands > self.n_fft // 2 + 1:
-            raise ValueError(
-                f"n_bands ({self.n_bands}) exceeds the {self.n_fft // 2 + 1} STFT bins of n_fft={self.n_fft}"
-            )
-        if round(self.seconds * self.sample_rate) < self.n_fft:
-            raise ValueError(
-                f"a clip of {self.seconds} s at {self.sample_rate} Hz is shorter than n_fft={self.n_fft}"
-            )
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def _retired(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for name, message in _RETIRED_WAV_PARAMS.items():
+                if name in data:
+                    raise PydanticCustomError("retired_parameter", message)
+        return data
+
+
+class FSDDSpec(LogMelSpec):
+    """The Free Spoken Digit Dataset (FSDD, Jakobovski/free-spoken-digit-dataset, CC BY-SA 4.0): 3,000
+    recordings ``{digit}_{speaker}_{index}.wav`` of the digits 0-9 by 6 speakers, 8 kHz mono.
+
+    The official split: recordings with index 0-4 are the test set (300), 5-49 the training set (2,700).
+    Labels are the digit or the speaker (``target``). Features as for every sound dataset (log-mel,
+    ``(N, n_mels, frames)``), cached on disk keyed by the files' contents and the feature parameters.
+    """
+
+    key: ClassVar[str] = "fsdd"
+
+    root: str
+    """Folder of the recordings (the ``recordings/`` folder of a clone of the FSDD repository)."""
+    target: Literal["digit", "speaker"] = "digit"
+    """What the labels are: the spoken digit (10 classes) or the speaker (names in sorted order)."""
+    sample_rate: int = Field(default=8000, ge=100)
+    """Sample rate (Hz) the clips are resampled to (the recordings are 8 kHz)."""
+    seconds: float = Field(default=1.0, gt=0.0)
+    """Clip length in seconds (the recordings last 0.14-2.28 s; longer ones are cut, shorter ones padded)."""
+    n_mels: int = Field(default=40, ge=1)
+    """Mel bands (the channels of ``x``)."""
+    n_fft: int = Field(default=256, ge=8)
+    """STFT window length in samples (256 is 32 ms at 8 kHz)."""
+    train_limit: int | None = Field(default=None, ge=1)
+    """Keep only the first ``train_limit`` training recordings, in (index, speaker, digit) order, so that
+    a small limit still holds every digit and speaker (for fast tests)."""
+    test_limit: int | None = Field(default=None, ge=1)
+    """Keep only the first ``test_limit`` test recordings, in the same order."""
