@@ -2,7 +2,9 @@
 
 Importing this package registers every loss class under kind ``"loss"`` in
 :data:`kdtaxonomy.registry.REGISTRY` (with ``term``, ``needs`` and ``inputs`` in the component's
-``extra``); see :class:`kdtaxonomy.losses.base.DistillationLoss` for the module interface.
+``extra``); see :class:`kdtaxonomy.losses.base.DistillationLoss` for the module interface. The token-level
+divergences for sequence distillation (:mod:`kdtaxonomy.losses.sequence`: functions and small ``nn.Module``
+forms over ``(B, T, V)`` logits with a position mask) are exported too but not registered.
 """
 
 from kdtaxonomy.losses.attention import attention_map, attention_transfer
@@ -23,11 +25,32 @@ from kdtaxonomy.losses.logits import (
 from kdtaxonomy.losses.nst import nst
 from kdtaxonomy.losses.pkt import pkt
 from kdtaxonomy.losses.relational import rkd_angle, rkd_area, rkd_distance
+from kdtaxonomy.losses.sequence import (
+    GeneralizedJSD,
+    SkewKL,
+    SkewReverseKL,
+    TokenForwardKL,
+    TokenReverseKL,
+    TokenTotalVariation,
+    forward_kl,
+    generalized_jsd,
+    mask_from_labels,
+    reverse_kl,
+    skew_kl,
+    skew_reverse_kl,
+    total_variation,
+)
 from kdtaxonomy.losses.similarity import correlation_congruence, similarity_preserving
 from kdtaxonomy.losses.vid import vid
 
 __all__ = [
     "DistillationLoss",
+    "GeneralizedJSD",
+    "SkewKL",
+    "SkewReverseKL",
+    "TokenForwardKL",
+    "TokenReverseKL",
+    "TokenTotalVariation",
     "assistant_distillation_loss",
     "assistant_feature_matching",
     "attention_map",
@@ -40,16 +63,23 @@ __all__ = [
     "dkd_parts",
     "dml",
     "fitnets",
+    "forward_kl",
+    "generalized_jsd",
     "hard_label_kd",
+    "mask_from_labels",
     "mmd",
     "multi_teacher_kd",
     "nst",
     "pkt",
+    "reverse_kl",
     "rkd_angle",
     "rkd_area",
     "rkd_distance",
     "similarity_preserving",
+    "skew_kl",
+    "skew_reverse_kl",
     "soft_label_kd",
+    "total_variation",
     "vid",
     "weighted_kd",
 ]

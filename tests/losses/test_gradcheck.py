@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import pytest
@@ -25,6 +26,8 @@ MAP2_T = rand(2, 3, 3, 4, seed=102)
 EMB_T = rand(5, 6, seed=103)
 MEM_S = F.normalize(rand(3, 5, 4, seed=104), dim=2)
 MEM_T = F.normalize(rand(3, 5, 4, seed=105), dim=2)
+SEQ_T = rand(2, 3, 5, seed=106)
+SEQ_MASK = torch.tensor([[True, False, True], [True, True, False]])
 
 Case = tuple[Callable[..., Tensor], tuple[Tensor, ...]]
 
@@ -86,6 +89,15 @@ CASES: dict[str, Case] = {
         ),
     ),
 }
+# token-level sequence divergences (more cases in test_sequence.py): masked, in chunks of 2 positions
+SEQ_FNS: list[Callable[..., Tensor]] = [
+    L.forward_kl, L.reverse_kl, L.generalized_jsd, L.skew_kl, L.skew_reverse_kl, L.total_variation,
+]  # fmt: skip
+for _i, _fn in enumerate(SEQ_FNS):
+    CASES[_fn.__name__] = (
+        functools.partial(_fn, t_logits=SEQ_T, mask=SEQ_MASK, temperature=1.5, chunk_size=2),
+        (rand(2, 3, 5, seed=30 + _i, grad=True),),
+    )
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -95,7 +107,9 @@ def test_gradcheck(name: str) -> None:
 
 
 def test_every_exported_function_has_a_gradcheck_case() -> None:
-    exported = {n for n in L.__all__ if n[0].islower() and n not in {"attention_map", "dkd_parts"}}
+    exported = {
+        n for n in L.__all__ if n[0].islower() and n not in {"attention_map", "dkd_parts", "mask_from_labels"}
+    }
     covered = {
         n.removesuffix("_1d").removesuffix("_2d").removesuffix("_chunked").removesuffix("_exact")
         for n in CASES
