@@ -1,6 +1,7 @@
 """Loading, validating, caching and filtering the catalog (no torch).
 
-A catalog directory holds ``vocabulary.yaml`` and ``methods/<id>.yaml``. Loading validates every file and
+A catalog directory holds ``vocabulary.yaml``, ``datasets.yaml`` and ``methods/<id>.yaml`` (either
+vocabulary file, when missing, is the shipped one). Loading validates every file and
 collects *all* problems (file, line, field path, reason) before raising :class:`CatalogError`. A validated
 catalog is cached in a pickle keyed on the size and modification time of every file and on the package's
 own schema, so repeated queries skip YAML parsing and validation.
@@ -17,11 +18,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from kdtaxonomy.dataset_vocabulary import DatasetVocabulary
 from kdtaxonomy.lookup import (
     CatalogIndex,
     cache_paths,
     catalog_files,
     close_matches,
+    datasets_file,
     default_catalog_dir,
     fold,
     read_cache,
@@ -72,14 +75,16 @@ def _pydantic_problems(path: Path, exc: ValidationError, doc: Document) -> list[
 
 
 def validate_document(
-    path: Path, doc: Document, vocabulary: Vocabulary
+    path: Path, doc: Document, vocabulary: Vocabulary, datasets: DatasetVocabulary | None = None
 ) -> tuple[Entry | None, list[Problem]]:
-    """Validate one parsed document; returns the entry (or None) and its problems."""
+    """Validate one parsed document against both vocabularies (``datasets`` defaults to the shipped one);
+    returns the entry (or None) and its problems."""
     if not isinstance(doc.data, dict):
         kind = type(doc.data).__name__ if doc.data is not None else "null"
         return None, [Problem(str(path), f"top level must be a mapping of fields, not {kind}", 1)]
     try:
-        entry = Entry.model_validate(doc.data, context={"vocabulary": vocabulary})
+        context = {"vocabulary": vocabulary, "datasets": datasets or shipped_datasets()}
+        entry = Entry.model_validate(doc.data, context=context)
     except ValidationError as exc:
         return None, _pydantic_problems(path, exc, doc)
     if entry.id != path.stem:
@@ -104,6 +109,34 @@ def read_vocabulary(path: Path) -> Vocabulary:
         return Vocabulary.from_mapping(doc.data)
     except ValidationError as exc:
         raise CatalogError(_pydantic_problems(path, exc, doc)) from exc
+
+
+def read_datasets(path: Path, vocabulary: Vocabulary | None = None) -> DatasetVocabulary:
+    """Read and validate a dataset vocabulary (its modalities against ``vocabulary``, when given);
+    problems raise :class:`CatalogError`."""
+    try:
+        doc = read_document(path)
+    except YamlError as exc:
+        raise CatalogError([Problem(str(path), exc.reason, exc.line)]) from exc
+    try:
+        datasets = DatasetVocabulary.from_mapping(doc.data)
+    except ValidationError as exc:
+        raise CatalogError(_pydantic_problems(path, exc, doc)) from exc
+    if vocabulary is not None:
+        wrong = datasets.check_modalities(vocabulary.terms("modality"))
+        if wrong:
+            raise CatalogError([Problem(str(path), reason, None, "datasets") for reason in wrong])
+    return datasets
+
+
+_SHIPPED: list[DatasetVocabulary] = []
+
+
+def shipped_datasets() -> DatasetVocabulary:
+    """The dataset vocabulary shipped with the package (read once)."""
+    if not _SHIPPED:
+        _SHIPPED.append(read_datasets(datasets_file(PACKAGE_DIR / "_data" / "catalog")))
+    return _SHIPPED[0]
 
 
 def _entry_files(paths: Iterable[Path]) -> tuple[list[Path], list[Problem]]:
@@ -154,8 +187,11 @@ def cross_check(entries: list[tuple[Path, Entry]]) -> list[Problem]:
     return problems
 
 
-def validate_paths(paths: Iterable[Path], vocabulary: Vocabulary) -> tuple[list[Entry], list[Problem]]:
-    """Validate files and directories; returns valid entries and every problem found."""
+def validate_paths(
+    paths: Iterable[Path], vocabulary: Vocabulary, datasets: DatasetVocabulary | None = None
+) -> tuple[list[Entry], list[Problem]]:
+    """Validate files and directories (``datasets`` defaults to the shipped dataset vocabulary); returns valid
+    entries and every problem found."""
     files, problems = _entry_files(paths)
     entries: list[tuple[Path, Entry]] = []
     lines: dict[Path, Document] = {}
@@ -167,7 +203,7 @@ def validate_paths(paths: Iterable[Path], vocabulary: Vocabulary) -> tuple[list[
         except YamlError as exc:
             problems.append(Problem(str(path), exc.reason, exc.line))
             continue
-        entry, found = validate_document(path, doc, vocabulary)
+        entry, found = validate_document(path, doc, vocabulary, datasets)
         lines[path] = doc
         problems.extend(found)
         if entry is not None:
@@ -201,15 +237,20 @@ class LazyEntries(Mapping[str, Entry]):
 
 
 class Catalog:
-    """A validated catalog: entries by id, the vocabulary, the query index, and filtering."""
+    """A validated catalog: entries by id, the two vocabularies, the query index, and filtering."""
 
     def __init__(
-        self, entries: Mapping[str, Entry], vocabulary: Vocabulary, root: Path | None = None
+        self,
+        entries: Mapping[str, Entry],
+        vocabulary: Vocabulary,
+        root: Path | None = None,
+        datasets: DatasetVocabulary | None = None,
     ) -> None:
         from kdtaxonomy.render.rows import list_row
 
         self.entries: Mapping[str, Entry] = dict(entries)
         self.vocabulary = vocabulary
+        self.datasets = datasets or shipped_datasets()
         self.root = root
         pairs = [(e, c) for e in self.entries.values() for c in e.configurations]
         self.index = CatalogIndex(
@@ -218,17 +259,19 @@ class Catalog:
             text=[_config_text(c) for _, c in pairs],
             lookup=vocabulary.lookup,
             entry_text={e.id: _entry_text(e) for e in self.entries.values()},
+            datasets=self.datasets.lookup,
         )
 
     def __getstate__(self) -> dict[str, Any]:
         blobs = {
             key: pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL) for key, entry in self.entries.items()
         }
-        return {"blobs": blobs, "vocabulary": self.vocabulary, "index": self.index}
+        return {"blobs": blobs, "vocabulary": self.vocabulary, "datasets": self.datasets, "index": self.index}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.entries = LazyEntries(state["blobs"])
         self.vocabulary = state["vocabulary"]
+        self.datasets = state["datasets"]
         self.index = state["index"]
         self.root = None
 
@@ -299,10 +342,11 @@ def load_catalog(path: str | os.PathLike[str] | None = None, *, use_cache: bool 
             return cached
     vocab_path, _ = catalog_files(root)
     vocabulary = read_vocabulary(vocab_path)
-    entries, problems = validate_paths([root / "methods"], vocabulary)
+    datasets = read_datasets(datasets_file(root), vocabulary)
+    entries, problems = validate_paths([root / "methods"], vocabulary, datasets)
     if problems:
         raise CatalogError(problems)
-    catalog = Catalog({e.id: e for e in sorted(entries, key=lambda e: e.id)}, vocabulary, root)
+    catalog = Catalog({e.id: e for e in sorted(entries, key=lambda e: e.id)}, vocabulary, root, datasets)
     if use_cache:
         write_cache(models_cache, sig, catalog)
         write_cache(index_cache, sig, catalog.index)

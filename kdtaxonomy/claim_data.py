@@ -83,7 +83,7 @@ _CHO = "UrbanSound8K (10-fold cross-validation)"
 _CHO_METRIC = "10-fold cross-validation accuracy"
 _GD = "CVSI-2015 (test set)"
 _GD_METRIC = "accuracy of the student network"
-_ZH = "VoxCeleb1, Vox1-{} trial list"
+_ZH = "VoxCeleb1 (Vox1-{} trial list)"
 
 CLAIMS: tuple[Claim, ...] = (
     Claim(

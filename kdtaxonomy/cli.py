@@ -38,7 +38,9 @@ def main_callback(
     catalog: Annotated[
         Path | None,
         typer.Option(
-            "--catalog", envvar="KDTAX_CATALOG", help="Catalog directory (vocabulary.yaml + methods/)."
+            "--catalog",
+            envvar="KDTAX_CATALOG",
+            help="Catalog directory (vocabulary.yaml, datasets.yaml + methods/).",
         ),
     ] = None,
     version: Annotated[

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-CACHE_VERSION = "2"
+CACHE_VERSION = "3"
 
 FACETS: dict[str, tuple[str, ...]] = {
     "objective": ("objective",),
@@ -53,6 +53,41 @@ def close_matches(value: str, names: list[str], n: int = 3) -> str:
     """``" Did you mean: a, b?"`` for the closest names, or an empty string."""
     close = difflib.get_close_matches(value, names, n=n, cutoff=0.5)
     return f" Did you mean: {', '.join(close)}?" if close else ""
+
+
+def dataset_key(name: str) -> str:
+    """Case-, space- and punctuation-insensitive form of a dataset name (``CIFAR-100`` == ``cifar100``)."""
+    return re.sub(r"[\W_]+", "", name.casefold())
+
+
+@dataclass
+class DatasetLookup:
+    """Dataset names (ids, labels, synonyms; as :func:`dataset_key`) resolved to canonical labels."""
+
+    names: dict[str, str]
+    labels: list[str]
+
+    def resolve(self, name: str) -> str | None:
+        """The canonical label ``name`` stands for, or None."""
+        return self.names.get(dataset_key(name))
+
+    def suggest(self, name: str) -> str:
+        """``" Did you mean: A, B?"`` naming the canonical labels of the closest names."""
+        close = difflib.get_close_matches(dataset_key(name), list(self.names), n=6, cutoff=0.6)
+        labels = list(dict.fromkeys(self.names[c] for c in close))[:4]
+        return f" Did you mean: {', '.join(labels)}?" if labels else ""
+
+    def match(self, query: str) -> set[str]:
+        """Labels a ``--dataset`` query selects: the dataset it names, else every dataset one of whose names
+        contains it (``cifar``: CIFAR-10 and CIFAR-100); none raises :class:`VocabularyError`."""
+        label = self.resolve(query)
+        if label is not None:
+            return {label}
+        needle = dataset_key(query)
+        found = {label for name, label in self.names.items() if needle and needle in name}
+        if not found:
+            raise VocabularyError(f"unknown dataset {query!r}.{self.suggest(query)}")
+        return found
 
 
 @dataclass
@@ -102,6 +137,8 @@ class CatalogIndex:
     lookup: TermLookup
     entry_text: dict[str, str] = field(default_factory=dict)
     """Per entry id: folded searchable text shared by its configurations."""
+    datasets: DatasetLookup | None = None
+    """Resolves ``dataset`` queries; without it they match dataset names as substrings."""
     _postings: dict[tuple[str, str], set[int]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -114,8 +151,8 @@ class CatalogIndex:
         """Row positions matching every facet (values: one name or a list; a list must all match).
 
         Facets: ``objective, modality, data_prep, teacher, knowledge, location, transfer, student`` (term,
-        label or synonym), ``dataset`` (case-insensitive substring), ``year`` (``2019`` or ``2018-2020``),
-        ``search`` (words that must all occur in the entry's text).
+        label or synonym), ``dataset`` (id, label or synonym of a dataset, or a part of one), ``year``
+        (``2019`` or ``2018-2020``), ``search`` (words that must all occur in the entry's text).
         """
         selected: set[int] | None = None
         everything = range(len(self.rows))
@@ -128,8 +165,7 @@ class CatalogIndex:
                 if facet in FACETS:
                     hits = self._postings.get(self.lookup.resolve(facet, text), set())
                 elif facet == "dataset":
-                    needle = fold(text)
-                    hits = {i for i in everything if any(needle in fold(d) for d in self.rows[i]["datasets"])}
+                    hits = self._dataset_hits(text)
                 elif facet == "year":
                     low, high = year_range(text)
                     hits = {i for i in everything if low <= self.rows[i]["year"] <= high}
@@ -140,6 +176,14 @@ class CatalogIndex:
                     raise VocabularyError(f"unknown filter {name!r}.{close_matches(facet, list(FILTERS))}")
                 selected = hits if selected is None else selected & hits
         return sorted(everything if selected is None else selected)
+
+    def _dataset_hits(self, query: str) -> set[int]:
+        rows = range(len(self.rows))
+        if self.datasets is None:
+            needle = fold(query)
+            return {i for i in rows if any(needle in fold(d) for d in self.rows[i]["datasets"])}
+        labels = self.datasets.match(query)
+        return {i for i in rows if not labels.isdisjoint(self.rows[i]["datasets"])}
 
     def _text(self, i: int) -> str:
         return f"{self.entry_text.get(self.rows[i]['id'], '')} {self.text[i]}"
@@ -193,15 +237,25 @@ def catalog_files(root: Path) -> tuple[Path, list[Path]]:
     return vocab, files
 
 
+def datasets_file(root: Path) -> Path:
+    """The dataset vocabulary of a catalog directory (the shipped one when it has none)."""
+    own = root / "datasets.yaml"
+    if own.is_file():
+        return own
+    shipped = PACKAGE_DIR / "_data" / "catalog" / "datasets.yaml"
+    return shipped if shipped.is_file() else PACKAGE_DIR.parent / "catalog" / "datasets.yaml"
+
+
 def signature(root: Path) -> str:
     """Key of a catalog's caches: size and mtime of every file, and the code that validates them."""
     vocab, _ = catalog_files(root)
     digest = hashlib.blake2b(digest_size=16)
     digest.update(CACHE_VERSION.encode())
-    for own in ("schema.py", "vocabulary.py", "checks.py", "recipe.py", "lookup.py"):
+    for own in ("schema.py", "vocabulary.py", "dataset_vocabulary.py", "checks.py", "recipe.py", "lookup.py"):
         digest.update((PACKAGE_DIR / own).read_bytes())
-    stat = vocab.stat()
-    digest.update(f"{vocab}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    for path in (vocab, datasets_file(root)):
+        stat = path.stat()
+        digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
     with os.scandir(root / "methods") as listing:
         found = sorted(
             (item.name, item.stat().st_size, item.stat().st_mtime_ns)

@@ -7,7 +7,8 @@ modeling, knowledge distillation, student modeling).
 
 Fields that hold controlled terms are validated against the vocabulary passed in the validation context
 (``Entry.model_validate(data, context={"vocabulary": vocab})``); each such field carries its vocabulary
-step in ``json_schema_extra`` so that :func:`entry_json_schema` can list the allowed terms.
+step in ``json_schema_extra`` so that :func:`entry_json_schema` can list the allowed terms. Dataset names and
+metric ids are checked against the dataset vocabulary passed as ``context["datasets"]``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,13 @@ from pydantic import (
     Field,
     ValidationInfo,
     model_validator,
+)
+
+from kdtaxonomy.dataset_vocabulary import (
+    check_config_datasets,
+    check_direction,
+    check_metric_id,
+    check_result_dataset,
 )
 
 if TYPE_CHECKING:
@@ -82,6 +90,10 @@ def _terms(step: str, description: str) -> Any:
         json_schema_extra={"x-vocabulary-step": step},
     )
 
+
+DatasetNames = Annotated[list[ShortText], AfterValidator(check_config_datasets)]
+ResultDataset = Annotated[ShortText, AfterValidator(check_result_dataset)]
+MetricId = Annotated[Slug, AfterValidator(check_metric_id)]
 
 ObjectiveTerms = Annotated[list[str], AfterValidator(_term_checker("objective"))]
 ModalityTerms = Annotated[list[str], AfterValidator(_term_checker("modality"))]
@@ -273,8 +285,8 @@ class Configuration(Node):
     """Stage 3."""
     student: StudentModeling
     """Stage 4."""
-    datasets: list[ShortText] = Field(min_length=1)
-    """Datasets used in the experiments, by the names the paper uses."""
+    datasets: DatasetNames = Field(min_length=1)
+    """Datasets used in the experiments: canonical labels of ``catalog/datasets.yaml`` (or ``unknown``)."""
     implementation: Implementation | None = None
     """The runnable recipe (see :class:`Implementation`)."""
 
@@ -293,10 +305,16 @@ class ReportedResult(Node):
 
     configuration: Slug | None = None
     """Name of the configuration the number belongs to, if specific."""
-    dataset: ShortText
-    """Dataset (and split) the number is measured on."""
+    dataset: ResultDataset
+    """Dataset the number is measured on: a canonical label, ``unknown`` or ``n/a`` (not measured on data)."""
+    split: ShortText | None = None
+    """Split, protocol or trial list of the dataset as the source gives it (e.g. ``test set``); for an
+    ``unknown`` or ``n/a`` dataset, what the source says instead."""
     metric: ShortText
-    """What is measured, e.g. ``top-1 accuracy``, ``EER``, ``error rate``."""
+    """What is measured, in the source's words, e.g. ``top-1 accuracy``, ``EER``, ``error rate``."""
+    metric_id: MetricId
+    """The metric of the dataset vocabulary (e.g. ``accuracy``, ``eer``); its direction must agree with
+    ``higher_is_better``."""
     value: float
     """The number exactly as printed in the source."""
     unit: Annotated[str, Field(max_length=40)] = ""
@@ -315,6 +333,21 @@ class ReportedResult(Node):
     """Any other condition of the number (data fraction, resolution, bits, ...)."""
     source: Source
     """Paper and table the number is copied from."""
+
+    @model_validator(mode="after")
+    def _check_direction(self, info: ValidationInfo) -> ReportedResult:
+        check_direction(self.metric_id, self.higher_is_better, info)
+        return self
+
+    @property
+    def direction(self) -> Literal["higher", "lower"]:
+        """``higher`` or ``lower``: which values are better."""
+        return "higher" if self.higher_is_better else "lower"
+
+    @property
+    def dataset_text(self) -> str:
+        """The dataset with its split, as printed in tables: ``CIFAR-100 (test set)``."""
+        return f"{self.dataset} ({self.split})" if self.split else self.dataset
 
 
 class Entry(Node):

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from kdtaxonomy.catalog import Catalog, load_catalog
@@ -37,11 +38,18 @@ def runner() -> CliRunner:
     return CliRunner(env={"COLUMNS": "120", "NO_COLOR": "1", "TERM": "dumb"})
 
 
-def make_catalog(tmp_path: Path, *entries: Path) -> Path:
-    """A catalog directory holding the shipped vocabulary and the given entry files."""
+def make_catalog(tmp_path: Path, *entries: Path, datasets: Path | None = None) -> Path:
+    """A catalog directory holding the shipped vocabularies and the given entry files; ``datasets`` is a file
+    whose ``datasets`` are added to the shipped dataset vocabulary."""
     root = tmp_path / "cat"
     (root / "methods").mkdir(parents=True)
     (root / "vocabulary.yaml").write_bytes((CATALOG / "vocabulary.yaml").read_bytes())
+    shipped = (CATALOG / "datasets.yaml").read_text(encoding="utf-8")
+    if datasets is not None:
+        merged = yaml.safe_load(shipped)
+        merged["datasets"].update(yaml.safe_load(datasets.read_text(encoding="utf-8"))["datasets"])
+        shipped = yaml.safe_dump(merged, sort_keys=False, allow_unicode=True)
+    (root / "datasets.yaml").write_text(shipped, encoding="utf-8")
     for entry in entries:
         (root / "methods" / entry.name).write_bytes(entry.read_bytes())
     return root

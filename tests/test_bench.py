@@ -72,7 +72,7 @@ def test_claim_numbers_are_the_catalogs(catalog: Catalog) -> None:
             assert any(
                 r.value == number.value
                 and r.configuration == number.configuration
-                and r.dataset == number.dataset
+                and r.dataset_text == number.dataset
                 and r.metric == number.metric
                 and r.source.table in number.table
                 for r in entry.results

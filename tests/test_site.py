@@ -132,7 +132,10 @@ def test_method_page_content(site: SiteReport) -> None:
 
 def test_catalog_text_is_escaped(tmp_path: Path) -> None:
     root = make_catalog(
-        tmp_path, FIXTURES / "valid" / "malicious-text.yaml", CATALOG / "methods" / "ahn2019-vid.yaml"
+        tmp_path,
+        FIXTURES / "valid" / "malicious-text.yaml",
+        CATALOG / "methods" / "ahn2019-vid.yaml",
+        datasets=FIXTURES / "datasets" / "malicious.yaml",
     )
     # suite results whose regime, method, configuration, chosen variant and published label are markup
     regime, method = '"><svg onload=alert(8)>', "<script>alert(6)"

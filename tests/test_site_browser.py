@@ -274,7 +274,10 @@ def test_no_console_errors_on_any_page(visit: Visit, site: SiteReport) -> None:
 
 def test_malicious_fixture_executes_nothing(visit: Visit, tmp_path: Path) -> None:
     root = make_catalog(
-        tmp_path, FIXTURES / "valid" / "malicious-text.yaml", CATALOG / "methods" / "ahn2019-vid.yaml"
+        tmp_path,
+        FIXTURES / "valid" / "malicious-text.yaml",
+        CATALOG / "methods" / "ahn2019-vid.yaml",
+        datasets=FIXTURES / "datasets" / "malicious.yaml",
     )
     report = build_site(load_catalog(root, use_cache=False), tmp_path / "site")
     for path in report.pages:

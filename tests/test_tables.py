@@ -47,7 +47,11 @@ def test_latex_is_booktabs_with_cite_keys_matching_kdtax_cite(catalog: Catalog) 
 
 
 def test_html_renders_catalog_text_as_inert_text(tmp_path: Path) -> None:
-    root = make_catalog(tmp_path, FIXTURES / "valid" / "malicious-text.yaml")
+    root = make_catalog(
+        tmp_path,
+        FIXTURES / "valid" / "malicious-text.yaml",
+        datasets=FIXTURES / "datasets" / "malicious.yaml",
+    )
     catalog = load_catalog(root)
     pairs = list(catalog.configurations())
     built = [tables.stage_table(catalog, "teacher", pairs), tables.results_table(pairs, results_dir=tmp_path)]

@@ -15,6 +15,7 @@ import typer
 
 if TYPE_CHECKING:
     from kdtaxonomy.catalog import Catalog
+    from kdtaxonomy.dataset_vocabulary import DatasetVocabulary
     from kdtaxonomy.lookup import CatalogIndex
     from kdtaxonomy.problems import Problem
     from kdtaxonomy.vocabulary import Vocabulary
@@ -107,6 +108,19 @@ def get_vocabulary(ctx: typer.Context) -> Vocabulary:
         raise typer.Exit(1) from None
 
 
+def get_datasets(ctx: typer.Context, vocabulary: Vocabulary | None = None) -> DatasetVocabulary:
+    """The dataset vocabulary of the selected catalog (or the shipped one), without validating the entries."""
+    from kdtaxonomy.catalog import CatalogError, read_datasets
+    from kdtaxonomy.lookup import datasets_file, default_catalog_dir
+
+    state: State = ctx.ensure_object(State)
+    try:
+        return read_datasets(datasets_file(state.catalog_path or default_catalog_dir()), vocabulary)
+    except CatalogError as exc:
+        report_problems(exc.problems)
+        raise typer.Exit(1) from None
+
+
 def emit(text: str, output: Path | None = None) -> None:
     """Write text to stdout, or atomically to ``output``."""
     if output is None:
@@ -143,7 +157,8 @@ StudentOpt = Annotated[
     list[str] | None, typer.Option("--student", help="Student setup/architecture/construction term.")
 ]
 DatasetOpt = Annotated[
-    list[str] | None, typer.Option("--dataset", help="Dataset name (substring, any case).")
+    list[str] | None,
+    typer.Option("--dataset", help="Dataset id, name or synonym (any case), or a part of one."),
 ]
 YearOpt = Annotated[list[str] | None, typer.Option("--year", help="Year or range, e.g. 2019 or 2018-2020.")]
 SearchOpt = Annotated[

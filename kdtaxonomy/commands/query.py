@@ -29,6 +29,7 @@ from kdtaxonomy.commands.common import (
     facet_values,
     fail,
     get_catalog,
+    get_datasets,
     get_index,
     get_vocabulary,
     report_problems,
@@ -202,7 +203,7 @@ def validate_command(
     state: State = ctx.ensure_object(State)
     vocabulary = get_vocabulary(ctx)
     targets = list(paths) if paths else [state.catalog_path or default_catalog_dir()]
-    entries, problems = validate_paths(targets, vocabulary)
+    entries, problems = validate_paths(targets, vocabulary, get_datasets(ctx, vocabulary))
     if problems:
         report_problems(problems)
         raise typer.Exit(1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -27,9 +27,26 @@ from kdtaxonomy.commands.common import (
     select,
 )
 
+if TYPE_CHECKING:
+    from kdtaxonomy.catalog import Catalog
+
 table_app = typer.Typer(
     help="Comparison tables generated from the catalog.", no_args_is_help=True, rich_markup_mode=None
 )
+
+
+def _result_datasets(catalog: Catalog, queries: list[str]) -> set[str] | None:
+    """Canonical labels every ``--dataset`` query of ``table results`` selects (None: no filter)."""
+    from kdtaxonomy.lookup import VocabularyError
+
+    only: set[str] | None = None
+    for query in queries:
+        try:
+            labels = catalog.datasets.lookup.match(query)
+        except VocabularyError as exc:
+            fail(str(exc))
+        only = labels if only is None else only & labels
+    return only
 
 
 def _table_command(name: str, doc: str) -> None:
@@ -53,11 +70,14 @@ def _table_command(name: str, doc: str) -> None:
     ) -> None:
         from kdtaxonomy.render import tables
 
-        catalog, pairs = select(ctx, **facet_values(locals()))
+        facets = facet_values(locals())
+        queries = facets.pop("dataset") if name == "results" else None
+        catalog, pairs = select(ctx, **facets)
         if name == "summary":
             built = tables.summary_tables(pairs)
         elif name == "results":
-            built = [tables.results_table(pairs)]
+            only = _result_datasets(catalog, queries or [])
+            built = [tables.results_table(pairs, only=only, lookup=catalog.datasets.lookup)]
         else:
             built = [tables.stage_table(catalog, name, pairs)]
         emit(tables.render(built, fmt.value, f"kdtaxonomy: {name} table"), output)
@@ -72,7 +92,11 @@ _table_command("data-preparation", "Data preparation of every configuration (sur
 _table_command("teacher", "Teacher modeling of every configuration (survey Section IV).")
 _table_command("distillation", "Knowledge distillation of every configuration (survey Section V).")
 _table_command("student", "Student modeling of every configuration (survey Section VI).")
-_table_command("results", "Reported results with their sources, beside reproduced ones when they exist.")
+_table_command(
+    "results",
+    "Reported results with their sources, beside reproduced ones when they exist; --dataset selects results "
+    "by their own dataset, best first in each metric's direction.",
+)
 
 
 @table_app.command("benchmark")

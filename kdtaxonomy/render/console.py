@@ -98,7 +98,7 @@ def _result_cells(result: ReportedResult) -> list[str]:
     value = f"{result.value:g}{result.unit if result.unit in {'%', ''} else ' ' + result.unit}"
     setting = result_setting(result)
     source = f"{result.source.paper}, {result.source.table}"
-    return [result.method, result.dataset, result.metric, value, setting, source]
+    return [result.method, result.dataset_text, result.metric, value, setting, source]
 
 
 RESULT_HEADER = ("Method", "Dataset", "Metric", "Value", "Setting", "Source")

@@ -121,7 +121,7 @@ def reported_rows(entry: Entry, ids: set[str]) -> list[dict[str, str]]:
             {
                 "configuration": result.configuration or "",
                 "method": result.method,
-                "dataset": result.dataset,
+                "dataset": result.dataset_text,
                 "metric": result.metric,
                 "value": f"{result.value:g}{unit}",
                 "setting": setting,

@@ -38,7 +38,7 @@ def reported_charts(catalog: Catalog, max_bars: int = MAX_BARS) -> list[dict[str
             setting = "; ".join(x for x in (result.student, result.setting) if x)
             label = f"{entry.id}: {result.method}" + (f" ({setting})" if setting else "")
             bar = Bar(label, float(result.value), note=f"[{paper}, {result.source.table}]")
-            groups.setdefault((result.dataset, result.metric, result.unit), []).append(bar)
+            groups.setdefault((result.dataset_text, result.metric, result.unit), []).append(bar)
     charts: list[dict[str, Any]] = []
     for (dataset, metric, unit), bars in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
         title = f"{dataset} — {metric}" + (f" ({unit})" if unit and unit != "%" else "")

@@ -8,13 +8,14 @@ never markup) or LaTeX (booktabs, ``\\cite{id}`` keys matching ``kdtax cite --fo
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kdtaxonomy.catalog import Catalog
 from kdtaxonomy.render.formats import cell, to_csv, to_json, to_markdown
+from kdtaxonomy.render.results_table import results_table as results_table
 from kdtaxonomy.render.rows import SUMMARY_CAPTIONS, SUMMARY_HEADERS, SUMMARY_KEYS, summary_rows
+from kdtaxonomy.render.table_data import TableData as TableData
 from kdtaxonomy.schema import Configuration, Entry, step_terms
 
 STAGE_TABLES: dict[str, tuple[str, str]] = {
@@ -27,22 +28,6 @@ STAGE_TABLES: dict[str, tuple[str, str]] = {
 """Stage tables: table name -> (vocabulary stage, caption)."""
 
 TABLES = ("summary", *STAGE_TABLES, "results")
-
-
-@dataclass
-class TableData:
-    """A rendered-format-independent table."""
-
-    caption: str
-    columns: list[tuple[str, str]]
-    """(key, header) pairs."""
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    cite: list[str] = field(default_factory=list)
-    """Catalog id of each row (for ``\\cite``); empty string when a row cites nothing."""
-
-    @property
-    def keys(self) -> list[str]:
-        return [key for key, _ in self.columns]
 
 
 def stage_table(catalog: Catalog, name: str, pairs: Iterable[tuple[Entry, Configuration]]) -> TableData:
@@ -71,89 +56,6 @@ def stage_table(catalog: Catalog, name: str, pairs: Iterable[tuple[Entry, Config
         row["datasets"] = ", ".join(config.datasets)
         table.rows.append(row)
         table.cite.append(entry.id)
-    return table
-
-
-def results_table(pairs: Iterable[tuple[Entry, Configuration]], results_dir: Path | None = None) -> TableData:
-    """Reported numbers with their source table, and reproduced ones beside them: mean ± std over seeds and
-    the paired Δ (distilled − matched student alone) with its 95% CI and paired p."""
-    from kdtaxonomy.bench import RESULT_FORMAT, fmt_delta, fmt_mean_std, fmt_p, load_reproduced
-
-    columns = [
-        ("id", "Method"),
-        ("kind", "Kind"),
-        ("dataset", "Dataset"),
-        ("metric", "Metric"),
-        ("model", "Model / row"),
-        ("value", "Value"),
-        ("source", "Source"),
-    ]
-    table = TableData(
-        "Reported results (with their source) and results reproduced on the embedded benchmark (protocol "
-        f"{RESULT_FORMAT}: the student alone is the matched baseline, the same pipeline without distillation "
-        "terms, paired by seed; Δ = distilled − alone with its Student-t 95% CI and the paired t-test's p).",
-        columns,
-    )
-    selected = list(pairs)
-    entries = {e.id: e for e, _ in selected}
-    names = {(e.id, c.name) for e, c in selected}
-    for entry in entries.values():
-        for result in entry.results:
-            if result.configuration is not None and (entry.id, result.configuration) not in names:
-                continue
-            ident = f"{entry.id}#{result.configuration}" if result.configuration else entry.id
-            source = f"{'this paper' if result.source.paper == 'self' else result.source.paper}, {result.source.table}"
-            table.rows.append(
-                {
-                    "id": ident,
-                    "kind": "reported",
-                    "dataset": result.dataset,
-                    "metric": result.metric,
-                    "model": result.method,
-                    "value": f"{result.value:g}{result.unit}",
-                    "source": source,
-                }
-            )
-            table.cite.append(entry.id)
-    reproduced = load_reproduced(results_dir)
-    for (entry_id, config), agg in sorted(reproduced.items()):
-        if (entry_id, config) not in names:
-            continue
-        dataset = str(agg.dataset.get("name", "")) if isinstance(agg.dataset, dict) else str(agg.dataset)
-        commit = ",".join(sorted({c[:10] for c in agg.commits})) or "unknown"
-        for label, values in (
-            ("teacher", agg.teacher),
-            ("student alone", agg.alone),
-            ("distilled student", agg.distilled),
-        ):
-            table.rows.append(
-                {
-                    "id": f"{entry_id}#{config}",
-                    "kind": f"reproduced (n={agg.n})",
-                    "dataset": dataset,
-                    "metric": "test accuracy",
-                    "model": label,
-                    "value": f"{fmt_mean_std(values)}%",
-                    "source": f"kdtax bench, commit {commit}",
-                }
-            )
-            table.cite.append(entry_id)
-        test = agg.paired
-        delta = fmt_delta(test, agg.difference)
-        if test is not None:
-            delta += f" (paired p = {fmt_p(test.p)}, wins {test.wins}/{test.n})"
-        table.rows.append(
-            {
-                "id": f"{entry_id}#{config}",
-                "kind": f"reproduced (n={agg.n})",
-                "dataset": dataset,
-                "metric": "test accuracy difference (points), Δ [95% CI]",
-                "model": "distilled − student alone (matched, paired by seed)",
-                "value": delta,
-                "source": f"kdtax bench, commit {commit}",
-            }
-        )
-        table.cite.append(entry_id)
     return table
 
 
@@ -251,8 +153,7 @@ def render(tables: list[TableData], fmt: str, title: str) -> str:
     if fmt == "latex":
         return "\n".join(to_latex(t) for t in tables)
     if fmt == "json":
-        rows = [row for t in tables for row in t.rows]
-        return to_json(rows)
+        return to_json([row for t in tables for row in t.json_rows()])
     if fmt == "csv":
         keys = tables[0].keys if tables else []
         return to_csv([row for t in tables for row in t.rows], keys)
