@@ -121,4 +121,11 @@ def as_batch(batch: Any) -> dict[str, Tensor]:
 def model_input(batch: Mapping[str, Tensor], view: str) -> Tensor:
     """The input of a model that reads ``view`` (``a+b`` concatenates views along channels)."""
     parts = view.split("+")
-    return batch[parts[0]] if len(parts) == 1 else torch.cat([batch[p] for p in parts], dim=1)
+    try:
+        return batch[parts[0]] if len(parts) == 1 else torch.cat([batch[p] for p in parts], dim=1)
+    except KeyError:
+        missing = next(p for p in parts if p not in batch)
+        known = ", ".join(k for k in batch if k not in {"y", "index"})
+        raise KeyError(
+            f"the data has no input view {missing!r} (model view {view!r}; views: {known})"
+        ) from None

@@ -282,6 +282,14 @@ class Runner:
         if self.plan.ensemble_of:
             members = [self.models[n] for n in self.plan.ensemble_of] + [student.student]
             result["ensemble_accuracy"] = ensemble_accuracy(members, test["student"], view, self.opt.device)
+        if bundle.info.get("evaluation") == "verification":  # EER and minDCF of cosine-scored embeddings
+            from kdtaxonomy.verification_run import verification_metrics
+
+            node = next((n for n in self.plan.nodes if n.name == self.plan.reported), None)
+            scored = {"student_baseline": (baseline.student, test["student"], view)}
+            scored["student"] = (student.student, test["student"], view)
+            teacher = None if node is None else (self.models[node.name], test["teacher"], node.view)
+            result.update(verification_metrics({"teacher": teacher, **scored}, self.opt.device))
         result.update(self._validation(val, baseline, student))
         result["wall_seconds"] = elapsed(start)
         result["construction"] = student.construction.describe(student.student)

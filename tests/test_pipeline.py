@@ -55,6 +55,7 @@ def test_every_registered_component_is_used_or_listed_as_extra(catalog: Catalog)
         ("dataset", "cifar"),
         ("dataset", "wav-folder"),
         ("dataset", "fsdd"),
+        ("dataset", "av-digits"),
         ("prep", "class-partition"),
         ("prep", "spectral-view"),
         ("transfer", "permuted"),

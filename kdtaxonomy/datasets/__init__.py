@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from kdtaxonomy.data import DataBundle
-from kdtaxonomy.datasets import audio, cifar, fsdd, image_folder, mnist1d, wav_folder
+from kdtaxonomy.datasets import audio, av_digits, cifar, fsdd, image_folder, mnist1d, wav_folder
 from kdtaxonomy.datasets.base import MissingDependencyError, cache_dir
 from kdtaxonomy.registry import REGISTRY
 from kdtaxonomy.specs.datasets import DatasetSpec
@@ -35,6 +35,7 @@ def build_dataset(
 __all__ = [
     "MissingDependencyError",
     "audio",
+    "av_digits",
     "build_dataset",
     "cache_dir",
     "cifar",

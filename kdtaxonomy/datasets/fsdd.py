@@ -15,6 +15,7 @@ import hashlib
 import json
 import re
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -157,28 +158,41 @@ def _compute(splits: dict[str, list[Recording]], params: LogMel, skip_bad: bool,
     return arrays, meta
 
 
-def _labels(names: list[str], target: str, speakers: list[str]) -> torch.Tensor:
+def labels(names: list[str], target: str, speakers: list[str]) -> torch.Tensor:
+    """The digit or the speaker's position in ``speakers`` of every ``{digit}_{speaker}_{index}.wav`` name."""
     recs = [parse_name(Path(n)) for n in names]
     index = {s: i for i, s in enumerate(speakers)}
     values = [r.digit if target == "digit" else index[r.speaker] for r in recs]
     return torch.tensor(values, dtype=torch.int64)
 
 
-def _tensor(array: npt.NDArray[np.float32]) -> torch.Tensor:
+def tensor(array: npt.NDArray[np.float32]) -> torch.Tensor:
+    """A contiguous torch view of ``array``."""
     return torch.from_numpy(np.ascontiguousarray(array))
 
 
-@register(spec=FSDDSpec)
-def build(spec: FSDDSpec, *, seed: int = 0) -> DataBundle:
-    """FSDD (Jakobovski): x ``(N, n_mels, frames)`` float32 log-mel spectra, y the digit or the speaker.
+@dataclass(frozen=True)
+class Loaded:
+    """What :func:`load` found and computed: the listing, the kept files' features and the provenance."""
 
-    The official split (index 0-4 test: 300 recordings; 5-49 train: 2,700); ``train_limit``/``test_limit``
-    keep the first recordings in (index, speaker, digit) order. Features are cached on disk; the run
-    ``seed`` does not change the data.
-    """
+    root: Path
+    recordings: list[Recording]
+    """Every recording of the folder whose name parses (before limits and unreadable files)."""
+    speakers: list[str]
+    available: dict[str, int]
+    params: LogMel
+    arrays: dict[str, Float32]
+    names: dict[str, list[str]]
+    """File names of the rows of ``arrays["train"]`` and ``arrays["test"]``."""
+    source_sample_rates: list[int]
+    cache: dict[str, Any]
+    skipped: list[dict[str, str]]
+
+
+def load(spec: FSDDSpec) -> Loaded:
+    """The official split, limited, featurised (from the cache when it holds these files and parameters)."""
     root = require_dir(Path(spec.root).expanduser().resolve(), "FSDD root")
     recordings, misnamed = list_recordings(root, skip_bad=spec.skip_bad_files)
-    speakers = sorted({r.speaker for r in recordings})
     splits = {
         name: sorted((r for r in recordings if r.split == name), key=Recording.order)
         for name in ("train", "test")
@@ -200,38 +214,62 @@ def build(spec: FSDDSpec, *, seed: int = 0) -> DataBundle:
         raise ValueError(
             f"FSDD root {root}: no {'training' if not len(arrays['train']) else 'test'} recordings"
         )
-    x_train, x_test = _tensor(arrays["train"]), _tensor(arrays["test"])
-    stats: dict[str, list[float]] | None = None
-    if spec.standardize:
-        x_train, x_test, stats = standardize(x_train, x_test)
     skipped = misnamed + [
         {"file": str(root / s["name"]), "reason": s["reason"].replace(_PATH, str(root / s["name"]))}
         for s in meta["skipped"]
     ]
+    return Loaded(
+        root=root,
+        recordings=recordings,
+        speakers=sorted({r.speaker for r in recordings}),
+        available=available,
+        params=params,
+        arrays=arrays,
+        names={"train": list(meta["train"]), "test": list(meta["test"])},
+        source_sample_rates=list(meta["source_sample_rates"]),
+        cache=cache,
+        skipped=skipped,
+    )
+
+
+@register(spec=FSDDSpec)
+def build(spec: FSDDSpec, *, seed: int = 0) -> DataBundle:
+    """FSDD (Jakobovski): x ``(N, n_mels, frames)`` float32 log-mel spectra, y the digit or the speaker.
+
+    The official split (index 0-4 test: 300 recordings; 5-49 train: 2,700); ``train_limit``/``test_limit``
+    keep the first recordings in (index, speaker, digit) order. Features are cached on disk; the run
+    ``seed`` does not change the data.
+    """
+    got = load(spec)
+    x_train, x_test = tensor(got.arrays["train"]), tensor(got.arrays["test"])
+    stats: dict[str, list[float]] | None = None
+    if spec.standardize:
+        x_train, x_test, stats = standardize(x_train, x_test)
+    speakers = got.speakers
     classes = [str(d) for d in range(10)] if spec.target == "digit" else speakers
     info: dict[str, Any] = {
         "source": "Free Spoken Digit Dataset (FSDD) recordings",
-        "root": str(root),
+        "root": str(got.root),
         "split": "official: recordings with index 0-4 are the test set, 5-49 the training set",
         "target": spec.target,
         "class_names": classes,
         "speakers": speakers,
-        "available": available,
+        "available": got.available,
         "train_limit": spec.train_limit,
         "test_limit": spec.test_limit,
-        "num_train": len(meta["train"]),
-        "num_test": len(meta["test"]),
-        "source_sample_rates": meta["source_sample_rates"],
-        "features": params.info(),
+        "num_train": len(got.names["train"]),
+        "num_test": len(got.names["test"]),
+        "source_sample_rates": got.source_sample_rates,
+        "features": got.params.info(),
         "standardization": stats,
-        "cache": cache,
+        "cache": got.cache,
         "credit": CREDIT,
-        "skipped_files": skipped,
+        "skipped_files": got.skipped,
     }
     return DataBundle(
         name="fsdd",
-        train=ArrayData.from_tensors(x_train, _labels(meta["train"], spec.target, speakers)),
-        test=ArrayData.from_tensors(x_test, _labels(meta["test"], spec.target, speakers)),
+        train=ArrayData.from_tensors(x_train, labels(got.names["train"], spec.target, speakers)),
+        test=ArrayData.from_tensors(x_test, labels(got.names["test"], spec.target, speakers)),
         num_classes=len(classes),
         info=info,
     )

@@ -221,3 +221,24 @@ class FSDDSpec(LogMelSpec):
     a small limit still holds every digit and speaker (for fast tests)."""
     test_limit: int | None = Field(default=None, ge=1)
     """Keep only the first ``test_limit`` test recordings, in the same order."""
+
+
+class AVDigitsSpec(FSDDSpec):
+    """Audio-visual digits: every FSDD recording paired with a handwritten image of the same digit from
+    scikit-learn's ``load_digits`` (1,797 images of 8x8 pixels, shipped inside scikit-learn).
+
+    After AV-MNIST (MNIST images paired by label with FSDD recordings). ``x`` is the recording's log-mel
+    spectrogram (as in ``fsdd``); ``views["image"]`` is the image ``(N, 8, frames)``: its 8 rows are the
+    channels and its 8 columns are held along the time axis for ``frames / 8`` steps each, so that a 1-D
+    model reads it like a spectrogram and ``x+image`` concatenates along channels. The images are split per
+    digit (``image_test_fraction``, ``pairing_seed``): test recordings get only held-out images. Needs the
+    ``audio`` extra (librosa pulls in scikit-learn).
+    """
+
+    key: ClassVar[str] = "av-digits"
+
+    image_test_fraction: float = Field(default=0.25, gt=0.0, lt=1.0)
+    """Fraction of each digit's images held out for the test recordings (0.25: about 45 per digit, more
+    than the 30 test recordings of a digit, so no test image is used twice)."""
+    pairing_seed: int = 0
+    """Seed of the image split and of the pairing (fixed, so every run seed sees the same pairs)."""
