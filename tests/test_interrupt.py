@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,15 @@ from torch import nn
 from kdtaxonomy.data import ArrayData
 from kdtaxonomy.interrupt import Interrupted
 from kdtaxonomy.train import Chance, FitConfig, TrainingError, fit, loader
+
+
+@pytest.fixture(autouse=True)
+def _python_sigint_handler() -> Iterator[None]:
+    """Python's own SIGINT handler, whatever the test run inherited (a job started in the background by a
+    non-interactive shell starts with SIGINT ignored)."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
 
 
 def _data(n: int = 96) -> ArrayData:
