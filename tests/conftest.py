@@ -28,6 +28,18 @@ def _isolated_cache(
     yield
 
 
+@pytest.fixture(scope="module")
+def one_thread() -> Iterator[None]:
+    """One torch thread for a module of small models or tensors: as fast, and no crawl when other jobs share
+    the cores (``pytestmark = pytest.mark.usefixtures("one_thread")``)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def catalog() -> Catalog:
     return load_catalog(CATALOG, use_cache=False)

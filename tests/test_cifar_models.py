@@ -4,7 +4,6 @@ layouts, parameter counts against printed ones, and distillation between them th
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
@@ -67,13 +66,7 @@ SHAPES: dict[str, dict[str, tuple[int, ...]]] = {
 """Per-sample shapes of every location on a 32 x 32 input: RepDistiller's features f1.. of each network."""
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """One torch thread: as fast for these small batches, and kind to a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_every_named_architecture_is_registered_for_2d_inputs() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -30,13 +29,7 @@ SIZED_MODEL_DIMS = [(key, dims) for key, dims in MODEL_DIMS if REGISTRY.get("mod
 recipe below on a shared CPU) are trained in ``test_cifar_models.py``."""
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Small batches run as fast on one thread, and do not crawl when other jobs share the cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def build(

@@ -226,6 +226,21 @@ def he_init(model: nn.Module) -> nn.Module:
     return model
 
 
+def cifar_classifier(
+    body: OrderedDict[str, nn.Module], embedding_dim: int, *, num_classes: int, input_shape: tuple[int, ...]
+) -> nn.Module:
+    """The CIFAR networks' head: global average pooling and a linear classifier over ``body``, He-initialised."""
+    return he_init(
+        FeatureClassifier(
+            body,
+            pool=nn.AdaptiveAvgPool2d(1),
+            embedding_dim=embedding_dim,
+            num_classes=num_classes,
+            input_shape=input_shape,
+        )
+    )
+
+
 def conv_bn(
     cin: int, cout: int, kernel_size: int, *, stride: int = 1, groups: int = 1, relu: bool = True
 ) -> nn.Sequential:

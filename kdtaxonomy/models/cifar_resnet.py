@@ -11,7 +11,12 @@ from collections import OrderedDict
 
 from torch import Tensor, nn
 
-from kdtaxonomy.models.base import FeatureClassifier, conv_bn, he_init, register_named, spatial_dims
+from kdtaxonomy.models.base import (
+    cifar_classifier,
+    conv_bn,
+    register_named,
+    spatial_dims,
+)
 from kdtaxonomy.models.resnet import BasicBlock
 from kdtaxonomy.specs.models import CifarBottleneckResNetSpec, CifarResNetSpec
 
@@ -39,14 +44,7 @@ def build_cifar_resnet(spec: CifarResNetSpec, *, input_shape: tuple[int, ...], n
         ]
         body[f"block{i + 1}"] = nn.Sequential(*blocks)
         cin = cout
-    model = FeatureClassifier(
-        body,
-        pool=nn.AdaptiveAvgPool2d(1),
-        embedding_dim=cin,
-        num_classes=num_classes,
-        input_shape=input_shape,
-    )
-    return he_init(model)
+    return cifar_classifier(body, cin, num_classes=num_classes, input_shape=input_shape)
 
 
 class Bottleneck(nn.Module):
@@ -93,11 +91,4 @@ def build_cifar_bottleneck_resnet(
             blocks.append(Bottleneck(cin, planes, stride=2 if i > 0 and j == 0 else 1))
             cin = planes * Bottleneck.expansion
         body[f"block{i + 1}"] = nn.Sequential(*blocks)
-    model = FeatureClassifier(
-        body,
-        pool=nn.AdaptiveAvgPool2d(1),
-        embedding_dim=cin,
-        num_classes=num_classes,
-        input_shape=input_shape,
-    )
-    return he_init(model)
+    return cifar_classifier(body, cin, num_classes=num_classes, input_shape=input_shape)

@@ -12,7 +12,12 @@ from collections import OrderedDict
 
 from torch import Tensor, nn
 
-from kdtaxonomy.models.base import FeatureClassifier, conv_bn, he_init, register_named, spatial_dims
+from kdtaxonomy.models.base import (
+    cifar_classifier,
+    conv_bn,
+    register_named,
+    spatial_dims,
+)
 from kdtaxonomy.specs.models import MobileNetV2Spec
 
 STAGES: tuple[tuple[int, int, int, int], ...] = (
@@ -72,11 +77,4 @@ def build_mobilenetv2(spec: MobileNetV2Spec, *, input_shape: tuple[int, ...], nu
         body[name] = nn.Sequential(*blocks)
     last = int(1280 * spec.width) if spec.width > 1.0 else 1280
     body["last_conv"] = conv_bn(cin, last, 1)
-    model = FeatureClassifier(
-        body,
-        pool=nn.AdaptiveAvgPool2d(1),
-        embedding_dim=last,
-        num_classes=num_classes,
-        input_shape=input_shape,
-    )
-    return he_init(model)
+    return cifar_classifier(body, last, num_classes=num_classes, input_shape=input_shape)

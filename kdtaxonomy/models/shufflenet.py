@@ -13,7 +13,12 @@ from collections import OrderedDict
 import torch
 from torch import Tensor, nn
 
-from kdtaxonomy.models.base import FeatureClassifier, conv_bn, he_init, register_named, spatial_dims
+from kdtaxonomy.models.base import (
+    cifar_classifier,
+    conv_bn,
+    register_named,
+    spatial_dims,
+)
 from kdtaxonomy.specs.models import ShuffleNetV1Spec, ShuffleNetV2Spec
 
 STEM = 24
@@ -71,14 +76,7 @@ def build_shufflenetv1(
         ]
         body[f"block{i + 1}"] = nn.Sequential(*units)
         cin = cout
-    model = FeatureClassifier(
-        body,
-        pool=nn.AdaptiveAvgPool2d(1),
-        embedding_dim=cin,
-        num_classes=num_classes,
-        input_shape=input_shape,
-    )
-    return he_init(model)
+    return cifar_classifier(body, cin, num_classes=num_classes, input_shape=input_shape)
 
 
 class ShuffleV2Unit(nn.Module):
@@ -132,11 +130,4 @@ def build_shufflenetv2(
         body[f"block{i + 1}"] = nn.Sequential(*units)
         cin = cout
     body["last_conv"] = conv_bn(cin, last, 1)
-    model = FeatureClassifier(
-        body,
-        pool=nn.AdaptiveAvgPool2d(1),
-        embedding_dim=last,
-        num_classes=num_classes,
-        input_shape=input_shape,
-    )
-    return he_init(model)
+    return cifar_classifier(body, last, num_classes=num_classes, input_shape=input_shape)

@@ -14,7 +14,12 @@ from collections.abc import Sequence
 
 from torch import nn
 
-from kdtaxonomy.models.base import FeatureClassifier, he_init, max_pool, register_named, spatial_dims
+from kdtaxonomy.models.base import (
+    cifar_classifier,
+    max_pool,
+    register_named,
+    spatial_dims,
+)
 from kdtaxonomy.specs.models import CifarVGGSpec
 
 
@@ -43,11 +48,4 @@ def build_cifar_vgg(spec: CifarVGGSpec, *, input_shape: tuple[int, ...], num_cla
         pool = i < len(rest) - 1 or int(input_shape[1]) >= 64
         body[f"block{i + 1}"] = _group(cin, widths, pool=pool)
         cin = widths[-1]
-    model = FeatureClassifier(
-        body,
-        pool=nn.AdaptiveAvgPool2d(1),
-        embedding_dim=cin,
-        num_classes=num_classes,
-        input_shape=input_shape,
-    )
-    return he_init(model)
+    return cifar_classifier(body, cin, num_classes=num_classes, input_shape=input_shape)

@@ -10,7 +10,7 @@ from collections import OrderedDict
 
 from torch import Tensor, nn
 
-from kdtaxonomy.models.base import FeatureClassifier, he_init, register_named, spatial_dims
+from kdtaxonomy.models.base import cifar_classifier, register_named, spatial_dims
 from kdtaxonomy.specs.models import WideResNetSpec
 
 
@@ -63,11 +63,4 @@ def build_wide_resnet(spec: WideResNetSpec, *, input_shape: tuple[int, ...], num
         body[f"block{i + 1}"] = nn.Sequential(*blocks)
         cin = cout
     body["post"] = nn.Sequential(nn.BatchNorm2d(cin), nn.ReLU(inplace=True))
-    model = FeatureClassifier(
-        body,
-        pool=nn.AdaptiveAvgPool2d(1),
-        embedding_dim=cin,
-        num_classes=num_classes,
-        input_shape=input_shape,
-    )
-    return he_init(model)
+    return cifar_classifier(body, cin, num_classes=num_classes, input_shape=input_shape)
