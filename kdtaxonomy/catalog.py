@@ -175,7 +175,7 @@ def cross_check(entries: list[tuple[Path, Entry]]) -> list[Problem]:
                 problems.append(Problem(str(path), f"unknown entry id {rel!r}", None, f"related.{i}"))
         for i, result in enumerate(entry.results):
             paper = result.source.paper
-            if paper not in {"self", "survey"} and paper not in known:
+            if paper is not None and paper not in {"self", "survey"} and paper not in known:
                 problems.append(
                     Problem(
                         str(path),

@@ -32,6 +32,7 @@ from kdtaxonomy.dataset_vocabulary import (
     check_metric_id,
     check_result_dataset,
 )
+from kdtaxonomy.provenance import Source as Source
 
 if TYPE_CHECKING:
     from kdtaxonomy.vocabulary import Vocabulary
@@ -291,15 +292,6 @@ class Configuration(Node):
     """The runnable recipe (see :class:`Implementation`)."""
 
 
-class Source(Node):
-    """Where a number comes from."""
-
-    paper: str = Field(min_length=1, max_length=80)
-    """``self`` (the entry's own paper), ``survey`` (Abbasi et al., seed 000) or the id of another entry."""
-    table: ShortText
-    """Table (or section/figure) of that paper, e.g. ``Table 3`` or ``Section VII-A``."""
-
-
 class ReportedResult(Node):
     """A number reported by a paper, with its provenance."""
 
@@ -317,6 +309,9 @@ class ReportedResult(Node):
     ``higher_is_better``."""
     value: float
     """The number exactly as printed in the source."""
+    printed: Annotated[str, Field(pattern=r"^-?\d+(\.\d+)?[*†‡]*$", max_length=40)] | None = None
+    """The value's text as printed where the number alone loses something: trailing zeros (``70.50``),
+    footnote marks (``69.76*``). Its number must equal ``value``."""
     unit: Annotated[str, Field(max_length=40)] = ""
     """Unit as printed, e.g. ``%``; empty for unit-less numbers."""
     higher_is_better: bool
@@ -326,18 +321,29 @@ class ReportedResult(Node):
     role: Literal["teacher", "assistant", "student-baseline", "student-distilled", "other"]
     """Role of the model that produced the number."""
     teacher: ShortText | None = None
-    """Teacher architecture of the setting, if given."""
+    """Teacher architecture of the setting, if given (as the source spells it)."""
     student: ShortText | None = None
-    """Student architecture of the setting, if given."""
+    """Student architecture of the setting, if given (as the source spells it)."""
+    teacher_model: Slug | None = None
+    """Registry key (kind ``model``) of ``teacher`` where it names one, e.g. ``resnet32x4``."""
+    student_model: Slug | None = None
+    """Registry key (kind ``model``) of ``student`` where it names one, e.g. ``resnet8x4``."""
     setting: ShortText | None = None
     """Any other condition of the number (data fraction, resolution, bits, ...)."""
     source: Source
-    """Paper and table the number is copied from."""
+    """Paper and table, or repository file at a commit and table, the number is copied from."""
 
     @model_validator(mode="after")
     def _check_direction(self, info: ValidationInfo) -> ReportedResult:
         check_direction(self.metric_id, self.higher_is_better, info)
+        if self.printed is not None and float(self.printed.rstrip("*†‡")) != self.value:
+            raise ValueError(f"printed: {self.printed!r} is not the number {self.value!r}")
         return self
+
+    @property
+    def value_text(self) -> str:
+        """The value as printed: ``printed`` when given, else the shortest form of the number."""
+        return self.printed if self.printed is not None else f"{self.value:g}"
 
     @property
     def direction(self) -> Literal["higher", "lower"]:

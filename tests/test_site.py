@@ -22,6 +22,7 @@ from kdtaxonomy.bench import Aggregate
 from kdtaxonomy.catalog import Catalog, load_catalog
 from kdtaxonomy.cli import app
 from kdtaxonomy.lookup import FACETS
+from kdtaxonomy.render import leaderboard
 from kdtaxonomy.render.figures import Bar, bar_chart_svg, stage_svg
 from kdtaxonomy.render.site import MARKER, METHOD_COLUMNS, SiteError, SiteReport, build_site, site_script
 from kdtaxonomy.render.site_results import reported_charts
@@ -87,7 +88,11 @@ def test_pages(site: SiteReport, catalog: Catalog) -> None:
     assert {p.name for p in (out / "methods").iterdir()} == {f"{i}.html" for i in catalog.entries}
     steps = catalog.vocabulary.steps
     assert {p.name for p in (out / "vocab").iterdir()} == {f"{s}.html" for s in steps}
-    assert len(site.pages) == 3 + len(catalog) + len(steps)
+    boards = leaderboard.datasets_with_results(catalog)
+    assert {p.name for p in (out / "leaderboards").iterdir()} == {
+        f"{catalog.datasets.id_of(d)}.html" for d in boards
+    }
+    assert len(site.pages) == 3 + len(catalog) + len(steps) + len(boards)
     assert (
         (out / "results.html").is_file() and (out / "benchmark.html").is_file() and (out / MARKER).is_file()
     )

@@ -24,6 +24,7 @@ from kdtaxonomy.commands.common import (
     emit,
     facet_values,
     fail,
+    get_catalog,
     select,
 )
 
@@ -131,6 +132,44 @@ def table_benchmark_command(
             fail(f"--regime: unknown regime {regime!r}; known regimes: {', '.join(known)}")
         table = only_regime(table, regime)
     emit(render(table, fmt.value, layout="matrix" if matrix else "long"), output)
+
+
+@table_app.command("leaderboard")
+def table_leaderboard_command(
+    ctx: typer.Context,
+    dataset: Annotated[str, typer.Option("--dataset", help="Dataset (id, label or synonym).")],
+    teacher: Annotated[
+        str | None, typer.Option("--teacher", help="Only pairs with this teacher (e.g. resnet32x4).")
+    ] = None,
+    student: Annotated[
+        str | None, typer.Option("--student", help="Only pairs with this student (e.g. resnet8x4).")
+    ] = None,
+    metric: Annotated[str, typer.Option("--metric", help="Metric id (default: accuracy).")] = "accuracy",
+    fmt: Annotated[TableFormat, typer.Option("--format", help="Output format.")] = TableFormat.md,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to this file.")] = None,
+) -> None:
+    """Reported results of one dataset: methods x teacher -> student pairs, sources as footnotes, the best
+    distilled student of each pair marked."""
+    from kdtaxonomy.lookup import VocabularyError
+    from kdtaxonomy.render import leaderboard
+
+    catalog = get_catalog(ctx)
+    label = catalog.datasets.lookup.resolve(dataset)
+    if label is None:
+        fail(f"--dataset: unknown dataset {dataset!r}.{catalog.datasets.lookup.suggest(dataset)}")
+    try:
+        catalog.datasets.require_metric(metric)
+    except VocabularyError as exc:
+        fail(f"--metric: {exc}")
+    everything = leaderboard.build(catalog, label, metric)
+    if not everything.rows:
+        fail(f"no reported {metric} results with a teacher and a student on {label}")
+    board = leaderboard.build(catalog, label, metric, teacher, student)
+    if not board.rows:
+        known = "; ".join(dict.fromkeys(c.pair for c in everything.columns))
+        asked = f"{teacher or '*'} → {student or '*'}"
+        fail(f"no {label} results for the pair {asked}; pairs: {known}")
+    emit(leaderboard.render(board, fmt.value), output)
 
 
 def reproduction_report_command(

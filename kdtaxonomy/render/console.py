@@ -95,9 +95,9 @@ def result_setting(result: ReportedResult) -> str:
 
 
 def _result_cells(result: ReportedResult) -> list[str]:
-    value = f"{result.value:g}{result.unit if result.unit in {'%', ''} else ' ' + result.unit}"
+    value = f"{result.value_text}{result.unit if result.unit in {'%', ''} else ' ' + result.unit}"
     setting = result_setting(result)
-    source = f"{result.source.paper}, {result.source.table}"
+    source = result.source.text("self")
     return [result.method, result.dataset_text, result.metric, value, setting, source]
 
 

@@ -46,9 +46,8 @@ def best_first(results: Iterable[ReportedResult]) -> list[ReportedResult]:
 def _reported(entry: Entry, result: ReportedResult) -> tuple[dict[str, Any], dict[str, Any]]:
     """(text row, JSON record) of a reported result."""
     ident = f"{entry.id}#{result.configuration}" if result.configuration else entry.id
-    paper = "this paper" if result.source.paper == "self" else result.source.paper
-    source = f"{paper}, {result.source.table}"
-    text = f"{result.value:g}{result.unit}"
+    source = result.source.text()
+    text = f"{result.value_text}{result.unit}"
     row = {
         "id": ident,
         "kind": "reported",

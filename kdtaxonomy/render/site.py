@@ -12,6 +12,8 @@
 - ``benchmark.html``: the benchmark suite per regime (Δ against the matched student alone, its 95% CI, paired p,
   the published Δ and the Spearman line), its published sources and protocol; the method pages of the
   configurations in the suite carry their rows (:mod:`kdtaxonomy.render.site_benchmark`);
+- ``leaderboards/<dataset id>.html``: per dataset with results naming teacher and student, methods x teacher
+  -> student pairs with their sources (:mod:`kdtaxonomy.render.leaderboard`), linked from the index;
 - ``vocab/<step>.html``: every term of a vocabulary step and the configurations using it.
 
 Every page is a jinja2 template rendered with autoescaping and ``StrictUndefined``, so catalog text is never
@@ -251,6 +253,10 @@ def _write_pages(
     counts = {key: len(value) for key, value in users.items()}
     known = {(e.id, c.name) for e, c in pairs}
 
+    from kdtaxonomy.render import leaderboard
+
+    boards = {catalog.datasets.id_of(d): d for d in leaderboard.datasets_with_results(catalog)}
+
     # index.html
     tables = [(t, [[cell(r.get(k)) for k in t.keys] for r in t.rows]) for t in summary_tables(pairs)]
     write(
@@ -265,6 +271,7 @@ def _write_pages(
         facets=_facet_panel(catalog, counts),
         n_entries=len(catalog),
         n_configs=len(pairs),
+        leaderboards=list(boards.items()),
         **_script_context("index"),
     )
 
@@ -312,6 +319,19 @@ def _write_pages(
     )
     title = "Benchmark suite: distilled vs. the matched student alone"
     write("benchmark.html", "site_benchmark.html.j2", root="", title=title, **page_context(benchmark, known))
+
+    # leaderboards/<dataset id>.html
+    for key, label in boards.items():
+        board = leaderboard.site_context(leaderboard.build(catalog, label))
+        title = f"Leaderboard: {label}"
+        write(
+            f"leaderboards/{key}.html",
+            "site_leaderboard.html.j2",
+            root="../",
+            title=title,
+            board=board,
+            dataset=label,
+        )
 
     # vocab/<step>.html
     gou = vocab.data.gou_categories

@@ -116,16 +116,15 @@ def reported_rows(entry: Entry, ids: set[str]) -> list[dict[str, str]]:
     for result in entry.results:
         unit = result.unit if result.unit in {"%", ""} else " " + result.unit
         setting = result_setting(result)
-        paper = "this paper" if result.source.paper == "self" else result.source.paper
         rows.append(
             {
                 "configuration": result.configuration or "",
                 "method": result.method,
                 "dataset": result.dataset_text,
                 "metric": result.metric,
-                "value": f"{result.value:g}{unit}",
+                "value": f"{result.value_text}{unit}",
                 "setting": setting,
-                "source": f"{paper}, {result.source.table}",
+                "source": result.source.text(),
                 "source_id": result.source.paper if result.source.paper in ids else "",
             }
         )

@@ -34,10 +34,9 @@ def reported_charts(catalog: Catalog, max_bars: int = MAX_BARS) -> list[dict[str
     groups: dict[tuple[str, str, str], list[Bar]] = {}
     for entry in catalog:
         for result in entry.results:
-            paper = entry.id if result.source.paper == "self" else result.source.paper
             setting = "; ".join(x for x in (result.student, result.setting) if x)
             label = f"{entry.id}: {result.method}" + (f" ({setting})" if setting else "")
-            bar = Bar(label, float(result.value), note=f"[{paper}, {result.source.table}]")
+            bar = Bar(label, float(result.value), note=f"[{result.source.text(entry.id)}]")
             groups.setdefault((result.dataset_text, result.metric, result.unit), []).append(bar)
     charts: list[dict[str, Any]] = []
     for (dataset, metric, unit), bars in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
