@@ -262,3 +262,23 @@ def test_train_with_an_output_folder_saves_the_student_and_it_loads_back(tmp_pat
     student = kdtaxonomy.load_student(out / "student.safetensors")  # rebuilt from the sidecar
     test = build_dataset("mnist1d").test
     assert accuracy(student, test, view="x", device=torch.device("cpu")) == data["student_accuracy"]
+
+
+def test_bench_on_own_data_never_replaces_runs_on_another_dataset(tmp_path: Path) -> None:
+    from .conftest import ROOT
+
+    committed = ROOT / "results" / "cho2023-area-rkd" / "audio-angle" / "seed-0.json"
+    results = tmp_path / "results"
+    target = results / "cho2023-area-rkd" / "audio-angle" / "seed-0.json"
+    target.parent.mkdir(parents=True)
+    target.write_bytes(committed.read_bytes())
+    root = make_wav_folder(tmp_path / "wavs", per_class=8)
+    args = ["--catalog", str(CATALOG), "bench", "cho2023-area-rkd", "--config", "audio-angle"]
+    args += ["--dataset", "wav-folder", "--data-root", str(root), "--seeds", "1", "--max-steps", "3"]
+    refused = CliRunner().invoke(app, [*args, "--results", str(results)])
+    assert refused.exit_code == 1
+    assert "holds runs on dataset 'mnist1d'" in refused.stderr and "give --results DIR" in refused.stderr
+    assert target.read_bytes() == committed.read_bytes()
+    elsewhere = CliRunner().invoke(app, [*args, "--results", str(tmp_path / "mine")])
+    assert elsewhere.exit_code == 0, elsewhere.stderr
+    assert (tmp_path / "mine" / "cho2023-area-rkd" / "audio-angle" / "seed-0.json").is_file()

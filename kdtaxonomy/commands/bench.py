@@ -138,6 +138,9 @@ def run_bench(
                 records.append(done)
             else:
                 todo.append(Job(entry_id, name, seed, recipes[(entry_id, name)]))
+    clash = _other_dataset_runs(results_dir, todo)
+    if clash:
+        return _error(clash)
     # configurations whose recipes are identical (e.g. variants the stand-ins do not tell apart) share a run
     first: dict[tuple[str, int], Job] = {}
     shared: list[tuple[Job, Job]] = []
@@ -322,6 +325,25 @@ def shared_record(job: Job, source: dict[str, Any]) -> dict[str, Any]:
     record["same_run_as"] = f"{source['id']}#{source['configuration']}"
     record["provenance"]["recipe"] = job.recipe.model_dump(mode="json", exclude={"entry", "configuration"})
     return record
+
+
+def _other_dataset_runs(results_dir: Path, jobs: list[Job]) -> str:
+    """Why these runs must not be written where they would replace runs on another dataset ("" if they may):
+    a run on a user's dataset never overwrites the catalog's results on the embedded one."""
+    for job in jobs:
+        path = result_path(results_dir, job.entry_id, job.name, job.seed)
+        try:
+            old = json.loads(path.read_text(encoding="utf-8"))["provenance"]["recipe"]["dataset"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        new = job.recipe.model_dump(mode="json")["dataset"]
+        if old != new:
+            return (
+                f"{path.parent} holds runs on dataset {old.get('component', old)!r}"
+                f"{' ' + json.dumps(old.get('params')) if old.get('params') else ''}; these runs use "
+                f"{new.get('component', new)!r}: give --results DIR so that they do not replace them"
+            )
+    return ""
 
 
 def _done(path: Path, settings: dict[str, Any], recipe_hash: str) -> dict[str, Any] | None:
