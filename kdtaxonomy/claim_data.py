@@ -111,7 +111,7 @@ CLAIMS: tuple[Claim, ...] = (
             ),
         ),
         note=(
-            "The catalog records no number for this experiment, so none is shown. The survey (seed 000) "
+            "The catalog records no number for this experiment, so none is shown. The survey (seed paper 000) "
             'describes it: "the complete dataset is used for training teachers, but just 3% of the dataset '
             'is considered for the training of the student model" (Section II), lists it as Table I row '
             '"[1] (Ex.2)" (objective "limited data", data modification "Decrease training data", dataset '

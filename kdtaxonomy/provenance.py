@@ -40,7 +40,7 @@ class Source(BaseModel):
     )
 
     paper: Annotated[str, Field(min_length=1, max_length=80)] | None = None
-    """``self`` (the entry's own paper), ``survey`` (Abbasi et al., seed 000) or the id of another entry;
+    """``self`` (the entry's own paper), ``survey`` (Abbasi et al., seed paper 000) or the id of another entry;
     absent when the number comes from a ``repository`` file."""
     repository: Annotated[str, Field(pattern=REPOSITORY, max_length=140)] | None = None
     """The public repository (``owner/name``) whose ``file`` prints the number; absent for a paper."""

@@ -2,7 +2,7 @@
 
 An entry is one published work (``catalog/methods/<id>.yaml``). It holds one or more *configurations*
 (the experiments of the work), each described along the general teacher-student model of Abbasi et al.
-(survey seed 000, Fig. 1): two inputs (objective, data) and four stages (data preparation, teacher
+(survey seed paper 000, Fig. 1): two inputs (objective, data) and four stages (data preparation, teacher
 modeling, knowledge distillation, student modeling).
 
 Fields that hold controlled terms are validated against the vocabulary passed in the validation context
@@ -126,7 +126,7 @@ class SurveyRow(Node):
     """The row of the survey's Table I or II for this configuration, in the survey's exact wording."""
 
     table: Literal["I", "II"]
-    """Which summary table of the survey (seed 000) holds the row."""
+    """Which summary table of the survey (seed paper 000) holds the row."""
     row: Annotated[int, Field(ge=1, le=100)]
     """1-based position of the row in its table (orders ``kdtax table summary``)."""
     work: ShortText

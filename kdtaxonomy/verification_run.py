@@ -3,7 +3,7 @@
 Every model embeds the test split at its ``embedding`` location (the model's ``locations``, else the input
 of its last ``nn.Linear``: :mod:`kdtaxonomy.locations`); trials from one fixed, seeded trial list
 (:func:`kdtaxonomy.verification.trial_list` over the test labels, e.g. speakers) are scored by the cosine of
-the two embeddings, as in seed 003, and summarised by the EER (ROCCH, in %) and the minimum normalised DCF
+the two embeddings, as in seed paper 003, and summarised by the EER (ROCCH, in %) and the minimum normalised DCF
 (NIST SRE). The trial list does not depend on the run seed, so runs and models are scored on the same
 trials.
 """

@@ -1,6 +1,6 @@
 """The controlled vocabulary: stages, steps and terms, with synonym resolution and close-match suggestions.
 
-The vocabulary mirrors the general model of Abbasi et al. (survey seed 000, Fig. 1-6) and maps every term
+The vocabulary mirrors the general model of Abbasi et al. (survey seed paper 000, Fig. 1-6) and maps every term
 to the categories of Gou et al. 2021 ("Knowledge Distillation: A Survey").
 """
 

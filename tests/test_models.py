@@ -166,7 +166,7 @@ def test_overrides_and_resolved_values() -> None:
 
 def test_conv_lstm_mirrors_seed_004() -> None:
     component = REGISTRY.get("model", "conv-lstm")
-    assert "seed 004" in (component.obj.__doc__ or "")
+    assert "seed paper 004" in (component.obj.__doc__ or "")
     model = build("conv-lstm", 1, "large")
     convs = [m for m in model.modules() if isinstance(m, nn.Conv1d)]
     lstms = [m for m in model.modules() if isinstance(m, nn.LSTM)]

@@ -1,4 +1,4 @@
-"""Distribution-level distillation by maximum mean discrepancy (seed 003: Zhang, Chen & Qian,
+"""Distribution-level distillation by maximum mean discrepancy (seed paper 003: Zhang, Chen & Qian,
 "Knowledge Distillation from Multi-Modality to Single-Modality for Person Verification", Eq. 5-6)."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from kdtaxonomy.specs.losses import DEFAULT_BANDWIDTHS, MMDSpec
 
 
 def gaussian_kernel_sum(x: Tensor, y: Tensor, bandwidths: Sequence[float]) -> Tensor:
-    """``K_ij = sum_sigma exp(-||x_i - y_j||^2 / (2 sigma^2))`` (seed 003, Eq. 6, summed over kernels)."""
+    """``K_ij = sum_sigma exp(-||x_i - y_j||^2 / (2 sigma^2))`` (seed paper 003, Eq. 6, summed over kernels)."""
     sq = (x.pow(2).sum(1).unsqueeze(1) + y.pow(2).sum(1).unsqueeze(0) - 2 * x @ y.T).clamp_min(0)
     k = torch.zeros_like(sq)
     for sigma in bandwidths:
@@ -24,7 +24,7 @@ def gaussian_kernel_sum(x: Tensor, y: Tensor, bandwidths: Sequence[float]) -> Te
 
 
 def mmd(s_emb: Tensor, t_emb: Tensor, bandwidths: Sequence[float] = DEFAULT_BANDWIDTHS) -> Tensor:
-    """Seed 003, Eq. (5)-(6): MMD between the batch of teacher and student embeddings.
+    """Seed paper 003, Eq. (5)-(6): MMD between the batch of teacher and student embeddings.
 
     Embeddings are flattened and L2-normalised (``F.normalize``, eps 1e-12); with ``K`` from
     :func:`gaussian_kernel_sum` (5 Gaussian kernels by default),
@@ -45,7 +45,7 @@ def mmd(s_emb: Tensor, t_emb: Tensor, bandwidths: Sequence[float] = DEFAULT_BAND
 
 @register(spec=MMDSpec, needs=(), inputs="embeddings")
 class MMD(ProjectedLoss):
-    """MMD distillation (seed 003): module form of :func:`mmd`.
+    """MMD distillation (seed paper 003): module form of :func:`mmd`.
 
     When the per-sample sizes differ a trainable linear projection of the flattened student embedding to
     the teacher's size is added (the paper's embeddings have equal size, 512).

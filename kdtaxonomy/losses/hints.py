@@ -1,4 +1,4 @@
-"""Feature (hint) matching: FitNets and the assistant feature matching of seed 004.
+"""Feature (hint) matching: FitNets and the assistant feature matching of seed paper 004.
 
 Feature tensors are 1-D maps ``(B, C, L)``, 2-D maps ``(B, C, H, W)`` or vectors ``(B, D)``.
 """
@@ -33,7 +33,7 @@ def fitnets(s_feat_regressed: Tensor, t_feat: Tensor) -> Tensor:
 
 
 def assistant_feature_matching(s_feat: Tensor, a_feat: Tensor, lam: float = 0.4) -> Tensor:
-    """Feature term of Eq. (5) of seed 004 (Ghosh Dastidar et al., teacher -> Conv-LSTM assistant ->
+    """Feature term of Eq. (5) of seed paper 004 (Ghosh Dastidar et al., teacher -> Conv-LSTM assistant ->
     CNN student): ``lam * L2(P_Sf, P_Af)``.
 
     ``L2`` is the KL divergence of Eq. (2); its second argument is the reference distribution
@@ -59,7 +59,7 @@ def assistant_distillation_loss(
     lam: float = 0.4,
     temperature: float = 4.0,
 ) -> Tensor:
-    """The complete objectives of seed 004: Eq. (5) ``K_DS`` (with features) or Eq. (4) ``K_DA`` (without).
+    """The complete objectives of seed paper 004: Eq. (5) ``K_DS`` (with features) or Eq. (4) ``K_DA`` (without).
 
     ``K_DS = (1 - alpha) CE(P_S, y) + alpha tau^2 KL(P_A^tau || P_S^tau) + lam KL(P_Af || P_Sf)``, batch
     means, ``alpha = lam = 0.4`` (paper). For the assistant stage (Eq. 4) pass the assistant as ``s_*``,
@@ -117,7 +117,7 @@ class FitNets(DistillationLoss):
 
 @register(spec=AssistantFeatureMatchingSpec, needs=(), inputs="features")
 class AssistantFeatureMatching(ProjectedLoss):
-    """Assistant feature matching (seed 004, Eq. 5 feature term): module form of
+    """Assistant feature matching (seed paper 004, Eq. 5 feature term): module form of
     :func:`assistant_feature_matching`; ``t`` is the assistant's feature.
 
     The paper assumes equally sized feature vectors; when the per-sample sizes differ a trainable linear

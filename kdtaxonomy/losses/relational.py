@@ -1,5 +1,5 @@
 """Relational KD: distance- and angle-wise RKD (Park, Kim, Lu, Cho 2019, CVPR) and area-wise RKD
-(seed 002: Cho, Park & Lim 2023, "Area-wise relational knowledge distillation").
+(seed paper 002: Cho, Park & Lim 2023, "Area-wise relational knowledge distillation").
 
 All three flatten the embeddings to ``(B, D)`` (``B >= 2``; ``B >= 3`` for a non-trivial angle loss),
 compare teacher and student relations with the Huber loss of delta 1 (``F.smooth_l1_loss``, beta 1) and
@@ -99,7 +99,7 @@ def rkd_angle(s: Tensor, t: Tensor, chunk_size: int | None = None) -> Tensor:
 
 
 def rkd_area(s: Tensor, t: Tensor) -> Tensor:
-    """Area-wise RKD, seed 002 (Cho, Park & Lim 2023), Sec. 3: ``L_Area = sum l_delta(psi_A(t_i, t_j),
+    """Area-wise RKD, seed paper 002 (Cho, Park & Lim 2023), Sec. 3: ``L_Area = sum l_delta(psi_A(t_i, t_j),
     psi_A(s_i, s_j))`` with ``psi_A(t_i, t_j) = (1/mu_t) S(t_i, t_j)`` and ``S = 1/2 |t_i||t_j| sin theta``.
 
     Convention used here: areas from :func:`pairwise_areas` (``a_ii = 0``); each side divided by the mean
@@ -150,7 +150,7 @@ class RKDAngle(DistillationLoss):
 
 @register(spec=RKDAreaSpec, needs=(), inputs="embeddings")
 class RKDArea(DistillationLoss):
-    """Area-wise RKD (seed 002): module form of :func:`rkd_area`."""
+    """Area-wise RKD (seed paper 002): module form of :func:`rkd_area`."""
 
     params_model = RKDAreaSpec
 

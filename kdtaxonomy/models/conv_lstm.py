@@ -1,4 +1,4 @@
-"""Conv-LSTM: convolutions followed by a stacked bidirectional LSTM (the assistant of seed 004)."""
+"""Conv-LSTM: convolutions followed by a stacked bidirectional LSTM (the assistant of seed paper 004)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def conv_channels(width: int, layers: int) -> list[int]:
 
 @register(spec=ConvLSTMSpec, input_dims=(1, 2))
 def build(spec: ConvLSTMSpec, *, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
-    """Conv-LSTM assistant of Ghosh Dastidar et al. (seed 004, multi-script identification), at small scale.
+    """Conv-LSTM assistant of Ghosh Dastidar et al. (seed paper 004, multi-script identification), at small scale.
 
     The paper's assistant: four 3 x 3 convolutions of depth 64, 128, 256, 300, each followed by max pooling, a
     two-layer stacked bidirectional LSTM with 256 hidden units, and two linear layers. Here: ``conv_layers``

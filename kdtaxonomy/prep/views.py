@@ -1,7 +1,7 @@
-"""Different views: a spectral view of each input, for multi-view teachers (survey [5], [13]; seed 003).
+"""Different views: a spectral view of each input, for multi-view teachers (survey [5], [13]; seed paper 003).
 
 Wu et al. 2019 (survey [5]) feed their teachers several views of each sample (I-frames, motion vectors,
-residuals) while the student sees one; Zhang et al. (seed 003) distil a two-modality teacher into a
+residuals) while the student sees one; Zhang et al. (seed paper 003) distil a two-modality teacher into a
 single-modality student. For 1-D signals the second view made here is the magnitude spectrum: for
 ``x`` of shape ``(N, C, L)``,
 
@@ -39,7 +39,7 @@ def spectral_view(x: Tensor, log: bool = False) -> Tensor:
 
 @register(spec=SpectralViewSpec)
 class SpectralView(Prep[SpectralViewSpec]):
-    """Adds the spectral view ``|rFFT(x)|`` for multi-view teachers (survey [5], [13]; seed 003)."""
+    """Adds the spectral view ``|rFFT(x)|`` for multi-view teachers (survey [5], [13]; seed paper 003)."""
 
     def _transform(self, data: ArrayData, role: str) -> ArrayData:
         if not self.applies_to(role) or self.spec.name in data.views:

@@ -1,6 +1,6 @@
 """Inline SVG figures of the site, drawn from the vocabulary, recipes and results (no torch, no network).
 
-- :func:`model_svg`: the general four-stage teacher-student model (survey seed 000, Fig. 1);
+- :func:`model_svg`: the general four-stage teacher-student model (survey seed paper 000, Fig. 1);
 - :func:`stage_svg`: one stage with its steps and terms (survey Figs. 2-6);
 - :func:`topology_svg`: a recipe's teacher -> assistant -> student graph (:func:`kdtaxonomy.topology.topology`);
 - :func:`bar_chart_svg`: horizontal bars with optional error whiskers (results page, method pages).

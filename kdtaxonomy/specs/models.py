@@ -137,10 +137,10 @@ class LSTMSpec(ModelSpec):
 
 
 class ConvLSTMSpec(ModelSpec):
-    """Convolutions, then a stacked bidirectional LSTM and two linear layers (the assistant of seed 004).
+    """Convolutions, then a stacked bidirectional LSTM and two linear layers (the assistant of seed paper 004).
 
     Mirrors, at small scale, the Conv-LSTM assistant of Ghosh Dastidar et al., "Exploring Knowledge
-    Distillation of a Deep Neural Network for Multi-Script Identification" (seed 004): four 3-tap
+    Distillation of a Deep Neural Network for Multi-Script Identification" (seed paper 004): four 3-tap
     convolutions of depths in the ratio 64:128:256:300, each followed by max pooling, a two-layer stacked
     bidirectional LSTM and two linear layers. The ``medium`` and ``large`` presets keep this layout (four
     convolutions, two LSTM layers); ``tiny`` and ``small`` use fewer convolutions. 1-D inputs ``(C, L)`` use

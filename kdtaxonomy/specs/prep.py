@@ -64,7 +64,7 @@ class AugmentSpec(PrepSpec):
 
 
 class SpectralViewSpec(PrepSpec):
-    """Adds the spectral view ``|rFFT(x)|`` for multi-view teachers (survey [5], [13]; seed 003)."""
+    """Adds the spectral view ``|rFFT(x)|`` for multi-view teachers (survey [5], [13]; seed paper 003)."""
 
     key: ClassVar[str] = "spectral-view"
     term: ClassVar[str | None] = "different-views"

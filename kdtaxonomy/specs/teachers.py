@@ -1,6 +1,6 @@
 """Specs of teacher setups (kind ``teacher``): how many teachers, what they see, how they are chained.
 
-Survey seed 000, Section IV and Fig. 4. Each setup turns into nodes of the teacher-assistant-student graph
+Survey seed paper 000, Section IV and Fig. 4. Each setup turns into nodes of the teacher-assistant-student graph
 that the pipeline trains in topological order. The plans (:class:`TeacherPlan`) are computed here, without
 torch, so that the site and ``kdtax graph`` can draw a recipe's topology without importing torch.
 """
@@ -103,14 +103,14 @@ class EnsembleTeacher(TeacherSpec):
 
 
 class MultiViewTeacher(TeacherSpec):
-    """One teacher per input view or modality ([5], [13], seed 003); the student sees ``student_view``."""
+    """One teacher per input view or modality ([5], [13], seed paper 003); the student sees ``student_view``."""
 
     key: ClassVar[str] = "multi-view"
     term: ClassVar[str | None] = "multi-teacher"
     views: list[str] = Field(default_factory=lambda: ["x", "spectral"], min_length=1)
     """Input views, one teacher each (``x`` is the raw view)."""
     fused: bool = False
-    """Also train one teacher on all views concatenated along channels (seed 003's audio-visual system)."""
+    """Also train one teacher on all views concatenated along channels (seed paper 003's audio-visual system)."""
 
     def plan(self, num_classes: int = 10) -> TeacherPlan:
         views = list(self.views)
@@ -139,7 +139,7 @@ class SpecialistTeachers(TeacherSpec):
 
 
 class AssistantChain(TeacherSpec):
-    """Teacher -> assistant(s) -> student chain (TAKD; seed 004's Conv-LSTM assistant)."""
+    """Teacher -> assistant(s) -> student chain (TAKD; seed paper 004's Conv-LSTM assistant)."""
 
     key: ClassVar[str] = "assistant-chain"
     term: ClassVar[str | None] = "assistant-chain"
@@ -196,13 +196,13 @@ class LowPrecisionTeacher(TeacherSpec):
 
 
 class AuxiliaryModel(TeacherSpec):
-    """A pre-trained auxiliary model whose output vector is fused into the student (seed 001's tag vectors)."""
+    """A pre-trained auxiliary model whose output vector is fused into the student (seed paper 001's tag vectors)."""
 
     key: ClassVar[str] = "auxiliary"
     term: ClassVar[str | None] = "auxiliary-model"
     fusion: Literal["concat", "attention", "both"] = "concat"
     """How the tag vector enters the student: concatenated with its embedding, multi-head attention over its
-    feature map, or both (seed 001, Sections 3.2-3.4)."""
+    feature map, or both (seed paper 001, Sections 3.2-3.4)."""
     heads: int = Field(default=4, ge=1, le=16)
     """Attention heads."""
     location: str = "block2"

@@ -1,6 +1,6 @@
 """Specs of transfer methods (kind ``transfer``): how a node combines the knowledge of its sources.
 
-Survey seed 000, Section V and Fig. 5.
+Survey seed paper 000, Section V and Fig. 5.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ class Mutual(TransferSpec):
 
 
 class Fusion(TransferSpec):
-    """The auxiliary model's outputs are fused into the student; only cross-entropy trains it (seed 001)."""
+    """The auxiliary model's outputs are fused into the student; only cross-entropy trains it (seed paper 001)."""
 
     key: ClassVar[str] = "fusion"
     term: ClassVar[str | None] = "fusion"

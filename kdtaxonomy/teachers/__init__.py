@@ -43,7 +43,7 @@ class Ensemble(Setup):
 
 @register(spec=specs.MultiViewTeacher)
 class MultiView(Setup):
-    """One teacher per view/modality; the student sees the raw view ([5], [13], seed 003)."""
+    """One teacher per view/modality; the student sees the raw view ([5], [13], seed paper 003)."""
 
 
 @register(spec=specs.SpecialistTeachers)
@@ -53,7 +53,7 @@ class Specialists(Setup):
 
 @register(spec=specs.AssistantChain)
 class AssistantChainSetup(Setup):
-    """Teacher -> assistant(s) -> student (TAKD; seed 004's Conv-LSTM assistant)."""
+    """Teacher -> assistant(s) -> student (TAKD; seed paper 004's Conv-LSTM assistant)."""
 
 
 @register(spec=specs.Generations)
@@ -63,7 +63,7 @@ class GenerationsSetup(Setup):
 
 @register(spec=specs.AuxiliaryModel)
 class Auxiliary(Setup):
-    """A pre-trained auxiliary model whose output vector is fused into the student (seed 001)."""
+    """A pre-trained auxiliary model whose output vector is fused into the student (seed paper 001)."""
 
 
 @register(spec=specs.Peers)

@@ -1,7 +1,7 @@
-"""Fusion of an auxiliary model's output vector into the student (seed 001, Jung et al.).
+"""Fusion of an auxiliary model's output vector into the student (seed paper 001, Jung et al.).
 
-The pre-trained auxiliary model (the audio-tagging system of seed 001) produces a tag vector — its class
-probabilities — for each input. The student uses it in two ways (seed 001 Sections 3.2-3.4):
+The pre-trained auxiliary model (the audio-tagging system of seed paper 001) produces a tag vector — its class
+probabilities — for each input. The student uses it in two ways (seed paper 001 Sections 3.2-3.4):
 ``concat`` concatenates the tag vector with the student's embedding before the classifier; ``attention``
 uses the (projected) tag vector as the query of multi-head attention over the student's feature map and
 concatenates the attended vector with the embedding; ``both`` does both.

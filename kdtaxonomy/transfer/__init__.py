@@ -191,7 +191,7 @@ class Mutual(Transfer):
 
 @register(spec=specs.Fusion)
 class Fusion(Transfer):
-    """Knowledge fusion (seed 001): the auxiliary model's outputs enter the student; no matching loss."""
+    """Knowledge fusion (seed paper 001): the auxiliary model's outputs enter the student; no matching loss."""
 
     def combine(
         self, terms: list[Term], s: Features, sources: list[Features], batch: dict[str, Tensor]
