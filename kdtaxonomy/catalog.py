@@ -260,6 +260,10 @@ class Catalog:
             lookup=vocabulary.lookup,
             entry_text={e.id: _entry_text(e) for e in self.entries.values()},
             datasets=self.datasets.lookup,
+            gou=[_gou_categories(vocabulary, c) for _, c in pairs],
+            gou_names=_gou_names(vocabulary),
+            losses=[_recipe_losses(e, c) for e, c in pairs],
+            loss_keys=_loss_keys(),
         )
 
     def __getstate__(self) -> dict[str, Any]:
@@ -310,6 +314,42 @@ class Catalog:
         finally:
             if enabled:
                 gc.enable()
+
+
+def _gou_categories(vocabulary: Vocabulary, config: Configuration) -> list[str]:
+    """The Gou et al. 2021 categories the configuration's terms map to, in vocabulary order."""
+    found = {
+        g
+        for step in vocabulary.steps
+        for term in step_terms(config, step)
+        for g in vocabulary.gou(step, term)
+    }
+    return [g for g in vocabulary.data.gou_categories if g in found]
+
+
+def _gou_names(vocabulary: Vocabulary) -> dict[str, str]:
+    from kdtaxonomy.lookup import normalise
+
+    names = {normalise(slug): slug for slug in vocabulary.data.gou_categories}
+    names.update({normalise(c.label): slug for slug, c in vocabulary.data.gou_categories.items()})
+    return names
+
+
+def _recipe_losses(entry: Entry, config: Configuration) -> list[str]:
+    """The registry loss components of the configuration's resolved recipe (torch-free); none if it cannot
+    be resolved."""
+    from kdtaxonomy.recipe import RecipeError, resolve
+
+    try:
+        return sorted({k.component for k in resolve(config, entry.id).knowledge})
+    except RecipeError:
+        return []
+
+
+def _loss_keys() -> list[str]:
+    from kdtaxonomy.specs import load_specs
+
+    return sorted(load_specs().get("loss", {}))
 
 
 def _entry_text(entry: Entry) -> str:

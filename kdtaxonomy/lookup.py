@@ -32,7 +32,7 @@ FACETS: dict[str, tuple[str, ...]] = {
 }
 """Query facets (options of ``kdtax list``) and the vocabulary steps each one searches."""
 
-FILTERS = (*FACETS, "dataset", "year", "search")
+FILTERS = (*FACETS, "gou", "loss", "dataset", "year", "search")
 
 
 class VocabularyError(ValueError):
@@ -139,6 +139,14 @@ class CatalogIndex:
     """Per entry id: folded searchable text shared by its configurations."""
     datasets: DatasetLookup | None = None
     """Resolves ``dataset`` queries; without it they match dataset names as substrings."""
+    gou: list[list[str]] = field(default_factory=list)
+    """Per row: Gou et al. 2021 categories its terms map to (``feature-based``, ``online``, ...)."""
+    gou_names: dict[str, str] = field(default_factory=dict)
+    """Normalised category slugs and labels -> slug."""
+    losses: list[list[str]] = field(default_factory=list)
+    """Per row: registry loss components of its recipe's knowledge terms (``rkd-area``, ...)."""
+    loss_keys: list[str] = field(default_factory=list)
+    """Every registered loss key (for ``loss`` queries and their suggestions)."""
     _postings: dict[tuple[str, str], set[int]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -151,7 +159,8 @@ class CatalogIndex:
         """Row positions matching every facet (values: one name or a list; a list must all match).
 
         Facets: ``objective, modality, data_prep, teacher, knowledge, location, transfer, student`` (term,
-        label or synonym), ``dataset`` (id, label or synonym of a dataset, or a part of one), ``year``
+        label or synonym), ``gou`` (a Gou et al. 2021 category: slug or label), ``loss`` (a registry loss
+        component of the configuration's recipe), ``dataset`` (id, label or synonym of a dataset, or a part of one), ``year``
         (``2019`` or ``2018-2020``), ``search`` (words that must all occur in the entry's text).
         """
         selected: set[int] | None = None
@@ -164,6 +173,10 @@ class CatalogIndex:
                 text = str(item)
                 if facet in FACETS:
                     hits = self._postings.get(self.lookup.resolve(facet, text), set())
+                elif facet == "gou":
+                    hits = self._gou_hits(text)
+                elif facet == "loss":
+                    hits = self._loss_hits(text)
                 elif facet == "dataset":
                     hits = self._dataset_hits(text)
                 elif facet == "year":
@@ -176,6 +189,25 @@ class CatalogIndex:
                     raise VocabularyError(f"unknown filter {name!r}.{close_matches(facet, list(FILTERS))}")
                 selected = hits if selected is None else selected & hits
         return sorted(everything if selected is None else selected)
+
+    def _gou_hits(self, query: str) -> set[int]:
+        slug = self.gou_names.get(normalise(query))
+        if slug is None:
+            known = sorted(set(self.gou_names.values()))
+            raise VocabularyError(
+                f"unknown Gou et al. category {query!r}.{close_matches(normalise(query), known)}"
+                f" Known: {', '.join(known)}"
+            )
+        return {i for i, categories in enumerate(self.gou) if slug in categories}
+
+    def _loss_hits(self, query: str) -> set[int]:
+        key = normalise(query)
+        if key not in self.loss_keys:
+            raise VocabularyError(
+                f"unknown loss component {query!r}.{close_matches(key, self.loss_keys)}"
+                " (kdtax registry loss lists them)"
+            )
+        return {i for i, losses in enumerate(self.losses) if key in losses}
 
     def _dataset_hits(self, query: str) -> set[int]:
         rows = range(len(self.rows))
@@ -251,7 +283,8 @@ def signature(root: Path) -> str:
     vocab, _ = catalog_files(root)
     digest = hashlib.blake2b(digest_size=16)
     digest.update(CACHE_VERSION.encode())
-    for own in ("schema.py", "vocabulary.py", "dataset_vocabulary.py", "checks.py", "recipe.py", "lookup.py"):
+    own_code = ("schema.py", "vocabulary.py", "dataset_vocabulary.py", "checks.py", "recipe.py", "lookup.py")
+    for own in (*own_code, "catalog.py", "specs/losses.py"):  # the index holds each recipe's loss components
         digest.update((PACKAGE_DIR / own).read_bytes())
     for path in (vocab, datasets_file(root)):
         stat = path.stat()

@@ -156,6 +156,13 @@ TransferOpt = Annotated[list[str] | None, typer.Option("--transfer", help="Trans
 StudentOpt = Annotated[
     list[str] | None, typer.Option("--student", help="Student setup/architecture/construction term.")
 ]
+GouOpt = Annotated[
+    list[str] | None,
+    typer.Option("--gou", help="Gou et al. 2021 category, e.g. feature-based, online, multi-teacher."),
+]
+LossOpt = Annotated[
+    list[str] | None, typer.Option("--loss", help="Registry loss component of the recipe, e.g. rkd-area.")
+]
 DatasetOpt = Annotated[
     list[str] | None,
     typer.Option("--dataset", help="Dataset id, name or synonym (any case), or a part of one."),
@@ -175,6 +182,8 @@ FACET_PARAMS = (
     "location",
     "transfer",
     "student",
+    "gou",
+    "loss",
     "dataset",
     "year",
     "search",
