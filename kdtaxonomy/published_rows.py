@@ -24,6 +24,8 @@ METHOD_CONFIGS: dict[str, tuple[str, str]] = {
     "NST": ("huang2017-nst", "main"),
     "CRD": ("tian2020-crd", "compression"),
     "DKD": ("zhao2022-dkd", "classification"),
+    "DIST": ("huang2022-dist", "classification"),
+    "Tf-KD": ("yuan2020-tf-kd", "self"),
 }
 """Row label of a catalogued method -> (entry id, configuration)."""
 ALONE_ROLES: dict[str, str] = {

@@ -10,6 +10,7 @@ forms over ``(B, T, V)`` logits with a position mask) are exported too but not r
 from kdtaxonomy.losses.attention import attention_map, attention_transfer
 from kdtaxonomy.losses.base import DistillationLoss
 from kdtaxonomy.losses.crd import crd_nce
+from kdtaxonomy.losses.dist import dist, dist_parts
 from kdtaxonomy.losses.distribution import mmd
 from kdtaxonomy.losses.dkd import dkd, dkd_parts
 from kdtaxonomy.losses.embedding import cosine_embedding
@@ -41,6 +42,7 @@ from kdtaxonomy.losses.sequence import (
     total_variation,
 )
 from kdtaxonomy.losses.similarity import correlation_congruence, similarity_preserving
+from kdtaxonomy.losses.tfkd import tfkd_reg, tfkd_virtual_teacher
 from kdtaxonomy.losses.vid import vid
 
 __all__ = [
@@ -59,6 +61,8 @@ __all__ = [
     "correlation_congruence",
     "cosine_embedding",
     "crd_nce",
+    "dist",
+    "dist_parts",
     "dkd",
     "dkd_parts",
     "dml",
@@ -79,6 +83,8 @@ __all__ = [
     "skew_kl",
     "skew_reverse_kl",
     "soft_label_kd",
+    "tfkd_reg",
+    "tfkd_virtual_teacher",
     "total_variation",
     "vid",
     "weighted_kd",

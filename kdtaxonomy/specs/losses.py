@@ -98,6 +98,34 @@ class DKDSpec(LossSpec):
     distiller at every step (DKD.set_progress). 0 disables the warm-up."""
 
 
+class DISTSpec(LossSpec):
+    """DIST: Huang et al. 2022, "Knowledge Distillation from A Stronger Teacher" (NeurIPS); defaults of the
+    authors' ImageNet setting (beta = gamma = 1, tau = 1)."""
+
+    key: ClassVar[str] = "dist"
+    term: ClassVar[str | None] = "relations"
+
+    beta: float = Field(default=1.0, ge=0)
+    """Weight of the inter-class relation loss (per-sample Pearson distance of the class probabilities)."""
+    gamma: float = Field(default=1.0, ge=0)
+    """Weight of the intra-class relation loss (per-class Pearson distance across the batch)."""
+    temperature: float = Field(default=1.0, gt=0)
+    """Softmax temperature tau (each part is scaled by tau^2)."""
+
+
+class TfKDRegSpec(LossSpec):
+    """Tf-KD_reg: Yuan et al. 2020, "Revisiting Knowledge Distillation via Label Smoothing Regularization"
+    (CVPR); defaults of the authors' CIFAR-100 ResNet-18 setting."""
+
+    key: ClassVar[str] = "tfkd-reg"
+    term: ClassVar[str | None] = "soft-labels"
+
+    correct_prob: float = Field(default=0.99, gt=0, lt=1)
+    """Probability a of the correct class in the virtual teacher (the others share 1 - a equally)."""
+    temperature: float = Field(default=20.0, gt=0)
+    """Temperature tau softening the virtual teacher (softmax(p^d / tau), as the authors' code)."""
+
+
 class DMLSpec(LossSpec):
     """Deep mutual learning: Zhang et al. 2018, "Deep Mutual Learning" (CVPR)."""
 

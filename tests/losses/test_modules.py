@@ -152,6 +152,8 @@ FUNCTIONAL = {
     "weighted-kd": lambda s, t, y: L.weighted_kd(s, t, y),
     "dkd": lambda s, t, y: L.dkd(s, t, y),
     "dml": lambda s, t, y: L.dml(s, t),
+    "dist": lambda s, t, y: L.dist(s, t),
+    "tfkd-reg": lambda s, t, y: L.tfkd_reg(s, y),
 }
 
 
