@@ -147,7 +147,7 @@ class FitNetsSpec(LossSpec):
 
 
 class AssistantFeatureMatchingSpec(LossSpec):
-    """Assistant feature matching: the feature term of Eq. (5) of seed 004 (Ghosh Dastidar et al.,
+    """Assistant feature matching: the feature term of Eq. (5) of seed paper 004 (Ghosh Dastidar et al.,
     teacher -> Conv-LSTM assistant -> CNN student)."""
 
     key: ClassVar[str] = "assistant-feature-matching"
@@ -242,26 +242,26 @@ class RKDAngleSpec(LossSpec):
 
 
 class RKDAreaSpec(LossSpec):
-    """Area-wise RKD: seed 002, Cho, Park & Lim 2023, "Area-wise relational knowledge distillation"."""
+    """Area-wise RKD: seed paper 002, Cho, Park & Lim 2023, "Area-wise relational knowledge distillation"."""
 
     key: ClassVar[str] = "rkd-area"
     term: ClassVar[str | None] = "relations"
 
 
 class MMDSpec(LossSpec):
-    """Maximum mean discrepancy of the embeddings: seed 003, Zhang, Chen & Qian, "Knowledge Distillation from
+    """Maximum mean discrepancy of the embeddings: seed paper 003, Zhang, Chen & Qian, "Knowledge Distillation from
     Multi-Modality to Single-Modality for Person Verification", Eq. (5)-(6)."""
 
     key: ClassVar[str] = "mmd"
     term: ClassVar[str | None] = "distributions"
 
     bandwidths: tuple[float, ...] = Field(default=DEFAULT_BANDWIDTHS, min_length=1)
-    """Standard deviations sigma of the summed Gaussian kernels (seed 003 uses 5 kernels; their widths are
+    """Standard deviations sigma of the summed Gaussian kernels (seed paper 003 uses 5 kernels; their widths are
     not reported)."""
 
 
 class CosineEmbeddingSpec(LossSpec):
-    """Cosine embedding distillation: seed 003, Zhang, Chen & Qian, "Knowledge Distillation from
+    """Cosine embedding distillation: seed paper 003, Zhang, Chen & Qian, "Knowledge Distillation from
     Multi-Modality to Single-Modality for Person Verification", Eq. (4)."""
 
     key: ClassVar[str] = "cosine-embedding"
