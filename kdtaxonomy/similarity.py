@@ -1,4 +1,5 @@
-"""Similar configurations: a weighted Jaccard similarity of their terms per query facet (no torch)."""
+"""Similar configurations: a weighted Jaccard similarity of their terms per query facet and of their recipes'
+loss components (no torch)."""
 
 from __future__ import annotations
 
@@ -20,9 +21,15 @@ FACET_WEIGHTS: dict[str, float] = {
     "location": 1.0,
     "transfer": 2.0,
     "student": 1.0,
+    "loss": 1.0,
 }
 """Weight of each facet in :func:`similar` (what is distilled and how it is transferred count double;
-the inputs, which say little about the method, count half)."""
+the inputs, which say little about the method, count half). ``loss`` is not a vocabulary facet: it holds the
+registry loss components of the configuration's recipe, so that RKD distance and RKD angle, whose terms are
+the same, are told apart."""
+
+COMPARED = (*FACETS, "loss")
+"""The facets :func:`similar` explains, in order."""
 
 
 def facet_terms(config: Configuration) -> dict[str, set[str]]:
@@ -81,15 +88,18 @@ def similar(catalog: Catalog, entry_id: str, config: str | None = None, k: int =
     """
     entry = catalog.get(entry_id)
     query = entry.configuration(config)
-    terms = facet_terms(query)
+    pairs = list(catalog.configurations())
+    losses = list(catalog.index.losses) or [[] for _ in pairs]
+    at = next(i for i, (e, c) in enumerate(pairs) if e.id == entry.id and c.name == query.name)
+    terms = {**facet_terms(query), "loss": set(losses[at])}
     found: list[Similarity] = []
-    for other_entry, other in catalog.configurations():
-        if other_entry.id == entry.id and other.name == query.name:
+    for position, (other_entry, other) in enumerate(pairs):
+        if position == at:
             continue
-        other_terms = facet_terms(other)
+        other_terms = {**facet_terms(other), "loss": set(losses[position])}
         shared: dict[str, list[str]] = {}
         different: dict[str, dict[str, list[str]]] = {}
-        for facet in FACETS:
+        for facet in COMPARED:
             a, b = terms[facet], other_terms[facet]
             if a & b:
                 shared[facet] = sorted(a & b)

@@ -116,10 +116,12 @@ def test_similar_scores_identical_one_disjoint_knowledge_lower(tiny: Catalog) ->
         ("feature-kd", "main"),
     ]
     assert found[0].score == pytest.approx(1.0) and found[1].score == pytest.approx(1.0)
-    # knowledge (2) and location (1) disjoint; data-prep unused by both and left out of the weights
+    # knowledge (2), location (1) and the recipes' loss components (1) disjoint; data-prep unused by both
+    # and left out of the weights
     used = sum(FACET_WEIGHTS.values()) - FACET_WEIGHTS["data-prep"]
-    assert found[2].score == pytest.approx((used - 3) / used)
+    assert found[2].score == pytest.approx((used - 4) / used)
     assert found[2].different["knowledge"] == {"query": ["soft-labels"], "other": ["deep-features"]}
+    assert found[2].different["loss"] == {"query": ["soft-label-kd"], "other": ["fitnets"]}
     assert "knowledge" not in found[2].shared and found[2].shared["transfer"] == ["permuted"]
     assert len(similar(tiny, "example-kd", k=1)) == 1
     with pytest.raises(KeyError):

@@ -72,3 +72,11 @@ def test_tables_take_the_same_facets() -> None:
     )
     assert result.exit_code == 0, result.stderr
     assert "cho2023-area-rkd#image-area" in result.stdout and "park2019-rkd" not in result.stdout
+
+
+def test_similar_tells_rkd_distance_from_rkd_angle(catalog: Catalog) -> None:
+    from kdtaxonomy.similarity import similar
+
+    angle = next(s for s in similar(catalog, "park2019-rkd", "distance", k=50) if s.configuration == "angle")
+    assert angle.score < 1.0  # same terms, different loss components
+    assert angle.different == {"loss": {"query": ["rkd-distance"], "other": ["rkd-angle"]}}
