@@ -112,6 +112,7 @@ def compose(
     data_prep: str | Sequence[str] | None = None,
     location: str | Sequence[str] | None = None,
     *,
+    losses: Sequence[str] = (),
     vocabulary: Vocabulary | None = None,
 ) -> Configuration:
     """A new configuration (name ``composed``) from chosen terms (terms, labels or synonyms, any case).
@@ -122,6 +123,9 @@ def compose(
     objective ``accuracy``, locations from the knowledge terms' default losses, MNIST-1D as data. The result
     is validated against the schema and vocabulary, :data:`RULES` and the registry specs
     (:func:`kdtaxonomy.recipe.resolve`); any problem raises :class:`ComposeError`.
+
+    ``losses`` (``KEY`` or ``KEY@LOCATION``, registry loss components) replace the knowledge terms' default
+    losses in the recipe (``implementation.knowledge``, weight 1 each) and add each one's knowledge term.
     """
     from pydantic import ValidationError
 
@@ -145,6 +149,10 @@ def compose(
                 raise ComposeError(str(exc)) from None
             if resolved.term not in steps[resolved.step]:
                 steps[resolved.step].append(resolved.term)
+    chosen = _chosen_losses(losses)
+    for _, _, term in chosen:
+        if term and term in vocab.terms("knowledge") and term not in steps["knowledge"]:
+            steps["knowledge"].append(term)
     if not steps["transfer"]:
         implied_transfer = {v: k for k, v in IMPLIED_TEACHER.items() if k in {"mutual", "fusion"}}
         setup = steps["teacher-setup"]
@@ -201,6 +209,10 @@ def compose(
         },
         "datasets": ["MNIST-1D"],
     }
+    if chosen:
+        data["implementation"] = {
+            "knowledge": [{"component": key, "location": where, "weight": 1.0} for key, where, _ in chosen]
+        }
     try:
         config = Configuration.model_validate(data, context={"vocabulary": vocab})
     except ValidationError as exc:
@@ -213,6 +225,28 @@ def compose(
     except RecipeError as exc:
         raise ComposeError(f"recipe: {exc}") from None
     return config
+
+
+def _chosen_losses(losses: Sequence[str]) -> list[tuple[str, str, str | None]]:
+    """``(component, location, knowledge term)`` of each ``KEY[@LOCATION]``; the location defaults to where
+    the knowledge terms' default losses read it, else ``output``. Unknown keys raise :class:`ComposeError`."""
+    from kdtaxonomy.lookup import close_matches
+    from kdtaxonomy.recipe import KNOWLEDGE_DEFAULTS
+    from kdtaxonomy.specs import load_specs
+
+    known = load_specs().get("loss", {})
+    defaults = {loss: where for terms in KNOWLEDGE_DEFAULTS.values() for loss, where, _ in terms}
+    chosen = []
+    for item in losses:
+        key, _, where = item.partition("@")
+        if key not in known:
+            raise ComposeError(
+                f"--loss {item!r}: unknown loss component {key!r}.{close_matches(key, sorted(known))}"
+                " (kdtax registry loss lists them)"
+            )
+        term = getattr(known[key], "term", None)
+        chosen.append((key, where or defaults.get(key, "output"), term))
+    return chosen
 
 
 def configuration_yaml(config: Configuration) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from typer.testing import CliRunner
 
@@ -80,3 +81,28 @@ def test_similar_tells_rkd_distance_from_rkd_angle(catalog: Catalog) -> None:
     angle = next(s for s in similar(catalog, "park2019-rkd", "distance", k=50) if s.configuration == "angle")
     assert angle.score < 1.0  # same terms, different loss components
     assert angle.different == {"loss": {"query": ["rkd-distance"], "other": ["rkd-angle"]}}
+
+
+def test_compose_takes_loss_components_and_the_result_trains(tmp_path: Path) -> None:
+    out = tmp_path / "area-cond.yaml"
+    args = ["--catalog", str(CATALOG), "compose", "--knowledge", "soft-labels", "--transfer", "conditional"]
+    args += ["--loss", "conditional-kd", "--loss", "rkd-area@embedding", "-o", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.stderr
+    import yaml
+
+    data = yaml.safe_load(out.read_text())
+    assert data["implementation"]["knowledge"] == [
+        {"component": "conditional-kd", "location": "output"},  # weight 1 is the default, left out
+        {"component": "rkd-area", "location": "embedding"},
+    ]
+    assert "relations" in data["distillation"]["knowledge"]  # rkd-area's knowledge term was added
+    trained = CliRunner().invoke(
+        app,
+        ["--catalog", str(CATALOG), "train", "--recipe", str(out), "--max-steps", "3", "--format", "json"],
+    )
+    assert trained.exit_code == 0, trained.stderr
+    recipe = json.loads(trained.stdout)["provenance"]["recipe"]
+    assert [k["component"] for k in recipe["knowledge"]] == ["conditional-kd", "rkd-area"]
+    bad = CliRunner().invoke(app, ["--catalog", str(CATALOG), "compose", "--loss", "rkd-aera"])
+    assert bad.exit_code == 1 and "Did you mean: rkd-area" in bad.stderr

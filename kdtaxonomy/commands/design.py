@@ -115,8 +115,22 @@ def gaps_command(
 
 def compose_command(
     ctx: typer.Context,
-    knowledge: Annotated[list[str], typer.Option("--knowledge", help="Knowledge term(s), e.g. MI.")],
-    transfer: Annotated[list[str], typer.Option("--transfer", help="Transfer method term.")],
+    knowledge: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--knowledge", help="Knowledge term(s), e.g. MI (default: those of --loss, else soft labels)."
+        ),
+    ] = None,
+    transfer: Annotated[
+        list[str] | None, typer.Option("--transfer", help="Transfer method term (default: permuted).")
+    ] = None,
+    loss: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--loss",
+            help="Registry loss component KEY[@LOCATION] for the recipe, e.g. rkd-area@embedding (repeatable).",
+        ),
+    ] = None,
     teacher: Annotated[
         list[str] | None, typer.Option("--teacher", help="Teacher term(s) (default: implied by --transfer).")
     ] = None,
@@ -144,6 +158,7 @@ def compose_command(
             objective,
             data_prep,
             location,
+            losses=list(loss or []),
             vocabulary=get_vocabulary(ctx),
         )
     except ComposeError as exc:
