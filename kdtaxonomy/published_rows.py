@@ -26,6 +26,7 @@ METHOD_CONFIGS: dict[str, tuple[str, str]] = {
     "DKD": ("zhao2022-dkd", "classification"),
     "DIST": ("huang2022-dist", "classification"),
     "Tf-KD": ("yuan2020-tf-kd", "self"),
+    "ICKD": ("liu2021-ickd", "classification"),
 }
 """Row label of a catalogued method -> (entry id, configuration)."""
 ALONE_ROLES: dict[str, str] = {

@@ -15,6 +15,7 @@ from kdtaxonomy.losses.distribution import mmd
 from kdtaxonomy.losses.dkd import dkd, dkd_parts
 from kdtaxonomy.losses.embedding import cosine_embedding
 from kdtaxonomy.losses.hints import assistant_distillation_loss, assistant_feature_matching, fitnets
+from kdtaxonomy.losses.ickd import icc_matrix, ickd
 from kdtaxonomy.losses.logits import (
     conditional_kd,
     dml,
@@ -70,6 +71,8 @@ __all__ = [
     "forward_kl",
     "generalized_jsd",
     "hard_label_kd",
+    "icc_matrix",
+    "ickd",
     "mask_from_labels",
     "mmd",
     "multi_teacher_kd",

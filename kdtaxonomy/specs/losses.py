@@ -146,6 +146,14 @@ class FitNetsSpec(LossSpec):
     term: ClassVar[str | None] = "deep-features"
 
 
+class ICKDSpec(LossSpec):
+    """ICKD: Liu et al. 2021, "Exploring Inter-Channel Correlation for Diversity-Preserved Knowledge
+    Distillation" (ICCV); the inter-channel correlation matrices of the (embedded) student and the teacher."""
+
+    key: ClassVar[str] = "ickd"
+    term: ClassVar[str | None] = "similarity-matrix"
+
+
 class AssistantFeatureMatchingSpec(LossSpec):
     """Assistant feature matching: the feature term of Eq. (5) of seed paper 004 (Ghosh Dastidar et al.,
     teacher -> Conv-LSTM assistant -> CNN student)."""
