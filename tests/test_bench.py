@@ -304,3 +304,23 @@ def test_skip_done_reruns_when_the_recipe_changed(benched: tuple[Path, str], tmp
     assert _done(path, settings, digest) is not None
     assert _done(path, settings, "0" * len(digest)) is None
     assert _done(path, {**settings, "epochs": 99}, digest) is None
+
+
+def test_a_configuration_sharing_a_kept_run_is_written_without_training(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    results = tmp_path / "results"
+    monkeypatch.setenv("KDTAX_CACHE_DIR", str(tmp_path / "cache"))
+    args = ["bench", "--seeds", "1", *TINY, "--results", str(results), "--skip-done"]
+    first = runner.invoke(app, [*args, "jung2020-asc-audio-tagging#codecat"])
+    assert first.exit_code == 0, first.output
+    # an interrupted bench ran codecat but not its identical twin: --skip-done shares the kept run
+    both = runner.invoke(
+        app, [*args, "jung2020-asc-audio-tagging#codecat", "jung2020-asc-audio-tagging#before-code"]
+    )
+    assert both.exit_code == 0, both.output
+    copy = json.loads((results / "jung2020-asc-audio-tagging" / "before-code" / "seed-0.json").read_text())
+    source = json.loads((results / "jung2020-asc-audio-tagging" / "codecat" / "seed-0.json").read_text())
+    assert copy["same_run_as"] == "jung2020-asc-audio-tagging#codecat"
+    assert copy["student_accuracy"] == source["student_accuracy"]
+    assert "(same run as jung2020-asc-audio-tagging#codecat)" in both.output

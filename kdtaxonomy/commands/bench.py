@@ -141,16 +141,23 @@ def run_bench(
     clash = _other_dataset_runs(results_dir, todo)
     if clash:
         return _error(clash)
-    # configurations whose recipes are identical (e.g. variants the stand-ins do not tell apart) share a run
+    # configurations whose recipes are identical (e.g. variants the stand-ins do not tell apart) share a run:
+    # an earlier run kept by --skip-done, or the first job of the recipe; a follower is written as soon as its
+    # run is, so an interrupted bench keeps it
+    earlier = {(r["provenance"]["recipe_hash"], r["seed"]): r for r in records if not r.get("same_run_as")}
+    ready: list[tuple[Job, dict[str, Any]]] = []
     first: dict[tuple[str, int], Job] = {}
-    shared: list[tuple[Job, Job]] = []
+    followers: dict[tuple[str, str, int], list[Job]] = {}
     for job in todo:
         key = (job.recipe.digest(), job.seed)
-        if key in first:
-            shared.append((job, first[key]))
+        if key in earlier:
+            ready.append((job, earlier[key]))
+        elif key in first:
+            source = first[key]
+            followers.setdefault((source.entry_id, source.name, source.seed), []).append(job)
         else:
             first[key] = job
-    todo = [job for job in todo if first[(job.recipe.digest(), job.seed)] is job]
+    todo = [job for job in todo if first.get((job.recipe.digest(), job.seed)) is job]
     common = {
         "device": str(target),
         "epochs": epochs,
@@ -181,6 +188,12 @@ def run_bench(
             )
             records.append(record)
             progress.advance(overall)
+            if not record.get("same_run_as"):
+                for job in followers.pop((record["id"], record["configuration"], record["seed"]), []):
+                    finish(shared_record(job, record))
+
+        for follower, run in ready:
+            finish(shared_record(follower, run))
 
         if jobs <= 1 or len(todo) <= 1:
             import torch
@@ -204,9 +217,6 @@ def run_bench(
                 futures = [pool.submit(run_job, job, common) for job in todo]
                 for future in as_completed(futures):
                     finish(future.result())
-        by_run = {(r["id"], r["configuration"], r["seed"]): r for r in records}
-        for job, source in shared:
-            finish(shared_record(job, by_run[(source.entry_id, source.name, source.seed)]))
         progress.update(overall, description="bench")
     records.sort(key=lambda r: (r["id"], r["configuration"], r["seed"]))
     total = time.perf_counter() - start
