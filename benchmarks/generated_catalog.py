@@ -23,7 +23,8 @@ def _template(path: Path) -> tuple[str, str]:
     for config in data["configurations"]:
         config.pop("survey_row", None)
     for result in data.get("results", []):
-        if result["source"]["paper"] not in {"self", "survey"}:
+        paper = result["source"].get("paper")  # repository sources reference no other entry
+        if paper is not None and paper not in {"self", "survey"}:
             result["source"]["paper"] = "survey"
     return path.stem, yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 

@@ -301,7 +301,7 @@ def test_malicious_fixture_executes_nothing(visit: Visit, tmp_path: Path) -> Non
 def test_large_catalog_draws_rows_a_page_at_a_time(visit: Visit, tmp_path: Path) -> None:
     from benchmarks.generated_catalog import write_generated_catalog
 
-    big = load_catalog(write_generated_catalog(100, tmp_path / "big"), use_cache=False)
+    big = load_catalog(write_generated_catalog(120, tmp_path / "big"), use_cache=False)
     report = build_site(big, tmp_path / "site", reproduced={})
     total = len(big.index.rows)
     assert total > 200
