@@ -35,7 +35,16 @@ import torch
 
 from kdtaxonomy.data import ArrayData, DataBundle
 from kdtaxonomy.datasets.base import MissingDependencyError, standardize
-from kdtaxonomy.datasets.fsdd import CREDIT, Recording, labels, load, parse_name, tensor
+from kdtaxonomy.datasets.fsdd import (
+    CREDIT,
+    Recording,
+    class_names,
+    labels,
+    load,
+    parse_name,
+    recordings_info,
+    tensor,
+)
 from kdtaxonomy.registry import register
 from kdtaxonomy.specs.datasets import AVDigitsSpec
 
@@ -132,22 +141,12 @@ def build(spec: AVDigitsSpec, *, seed: int = 0) -> DataBundle:
         v_train, v_test, image_stats = standardize(v_train, v_test)
         stats = {"x": audio_stats, "image": image_stats}
     speakers = got.speakers
-    classes = [str(d) for d in range(10)] if spec.target == "digit" else speakers
+    classes = class_names(spec.target, speakers)
     info: dict[str, Any] = {
         "source": "FSDD recordings paired with scikit-learn load_digits images of the same digit",
-        "root": str(got.root),
         "split": "official FSDD split (recording index 0-4 test, 5-49 train); images split per digit",
-        "target": spec.target,
         "evaluation": "verification" if spec.target == "speaker" else "classification",
-        "class_names": classes,
-        "speakers": speakers,
-        "available": got.available,
-        "train_limit": spec.train_limit,
-        "test_limit": spec.test_limit,
-        "num_train": len(got.names["train"]),
-        "num_test": len(got.names["test"]),
-        "source_sample_rates": got.source_sample_rates,
-        "features": got.params.info(),
+        **recordings_info(got, spec),
         "views": {
             "image": {
                 "shape": [IMAGE_SIDE, frames],
@@ -165,9 +164,7 @@ def build(spec: AVDigitsSpec, *, seed: int = 0) -> DataBundle:
             "used": {s: _uses(index[s]) for s in ("train", "test")},
         },
         "standardization": stats,
-        "cache": got.cache,
         "credit": f"{CREDIT}; {IMAGE_CREDIT}",
-        "skipped_files": got.skipped,
     }
     return DataBundle(
         name="av-digits",

@@ -232,6 +232,31 @@ def load(spec: FSDDSpec) -> Loaded:
     )
 
 
+def class_names(target: str, speakers: list[str]) -> list[str]:
+    """Label names: the digits ``0``..``9``, or the speakers in sorted order."""
+    return [str(d) for d in range(10)] if target == "digit" else speakers
+
+
+def recordings_info(got: Loaded, spec: FSDDSpec) -> dict[str, Any]:
+    """What a bundle built from :func:`load` reports of its recordings (shared by ``fsdd`` and
+    ``av-digits``)."""
+    return {
+        "root": str(got.root),
+        "target": spec.target,
+        "class_names": class_names(spec.target, got.speakers),
+        "speakers": got.speakers,
+        "available": got.available,
+        "train_limit": spec.train_limit,
+        "test_limit": spec.test_limit,
+        "num_train": len(got.names["train"]),
+        "num_test": len(got.names["test"]),
+        "source_sample_rates": got.source_sample_rates,
+        "features": got.params.info(),
+        "cache": got.cache,
+        "skipped_files": got.skipped,
+    }
+
+
 @register(spec=FSDDSpec)
 def build(spec: FSDDSpec, *, seed: int = 0) -> DataBundle:
     """FSDD (Jakobovski): x ``(N, n_mels, frames)`` float32 log-mel spectra, y the digit or the speaker.
@@ -246,25 +271,13 @@ def build(spec: FSDDSpec, *, seed: int = 0) -> DataBundle:
     if spec.standardize:
         x_train, x_test, stats = standardize(x_train, x_test)
     speakers = got.speakers
-    classes = [str(d) for d in range(10)] if spec.target == "digit" else speakers
+    classes = class_names(spec.target, speakers)
     info: dict[str, Any] = {
         "source": "Free Spoken Digit Dataset (FSDD) recordings",
-        "root": str(got.root),
         "split": "official: recordings with index 0-4 are the test set, 5-49 the training set",
-        "target": spec.target,
-        "class_names": classes,
-        "speakers": speakers,
-        "available": got.available,
-        "train_limit": spec.train_limit,
-        "test_limit": spec.test_limit,
-        "num_train": len(got.names["train"]),
-        "num_test": len(got.names["test"]),
-        "source_sample_rates": got.source_sample_rates,
-        "features": got.params.info(),
+        **recordings_info(got, spec),
         "standardization": stats,
-        "cache": got.cache,
         "credit": CREDIT,
-        "skipped_files": got.skipped,
     }
     return DataBundle(
         name="fsdd",
