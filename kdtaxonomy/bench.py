@@ -87,6 +87,8 @@ class Aggregate:
     baseline: dict[str, Any] = field(default_factory=dict)
     """The matched baseline's description (``baseline`` of the first run that has one)."""
     protocol: str = RESULT_FORMAT
+    on: str | None = None
+    """Dataset key of runs on another dataset than the configuration's own (``results/<key>/``), else None."""
 
     @property
     def n(self) -> int:
@@ -113,6 +115,7 @@ class Aggregate:
         return {
             "id": self.entry_id,
             "configuration": self.config,
+            "on": self.on,
             "protocol": self.protocol,
             "n": self.n,
             "seeds": self.seeds,
@@ -241,6 +244,42 @@ def load_reproduced(
 ) -> dict[tuple[str, str], Aggregate]:
     """Reproduced results per (id, configuration), from the results files (malformed ones flagged, skipped)."""
     return aggregate(read_results(results_dir or default_results_dir(), problems))
+
+
+def dataset_result_dirs(results_dir: Path | None = None) -> dict[str, Path]:
+    """The ``results/<dataset>/`` folders (a dataset registry key each): runs of configurations on another
+    dataset than their own, e.g. ``kdtax bench ID --dataset fsdd`` (``results/fsdd/<id>/<config>/``)."""
+    from kdtaxonomy.specs import load_specs
+
+    base = results_dir or default_results_dir()
+    keys = load_specs().get("dataset", {})
+    if not base.is_dir():
+        return {}
+    return {p.name: p for p in sorted(base.iterdir()) if p.is_dir() and p.name in keys}
+
+
+def load_reproduced_on(
+    results_dir: Path | None = None, problems: list[str] | None = None
+) -> dict[tuple[str, str, str], Aggregate]:
+    """Reproduced results on other datasets per (dataset key, id, configuration): ``results/<key>/``."""
+    out: dict[tuple[str, str, str], Aggregate] = {}
+    for key, folder in dataset_result_dirs(results_dir).items():
+        for (entry_id, config), agg in aggregate(read_results(folder, problems)).items():
+            agg.on = key
+            out[(key, entry_id, config)] = agg
+    return out
+
+
+def load_reproduced_all(
+    results_dir: Path | None = None, problems: list[str] | None = None
+) -> list[Aggregate]:
+    """Every reproduced aggregate: the embedded benchmark's (``results/<id>/<config>/``) and those on other
+    datasets (``results/<dataset>/<id>/<config>/``), sorted by id, configuration, dataset."""
+    found = [
+        *load_reproduced(results_dir, problems).values(),
+        *load_reproduced_on(results_dir, problems).values(),
+    ]
+    return sorted(found, key=lambda a: (a.entry_id, a.config, a.on or ""))
 
 
 # -- formatting ---------------------------------------------------------------------------------------------

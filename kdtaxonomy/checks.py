@@ -20,7 +20,7 @@ def run_extra_checks(
 ) -> list[Problem]:
     """Problems that need the whole catalog or the component specs: survey rows claimed twice, recipes whose
     components or parameters do not exist, teacher-student topologies that cannot run."""
-    from kdtaxonomy.recipe import RecipeError, resolve
+    from kdtaxonomy.recipe import RecipeError, placeholder_dataset, recipe_datasets, resolve
     from kdtaxonomy.topology import check_topology, topology
 
     sound: dict[str, str | None] = {}  # recipe (without its names) -> why its topology cannot run
@@ -53,6 +53,20 @@ def run_extra_checks(
                     Problem(str(path), f"recipe: {exc}", line, f"configurations.{index}.implementation")
                 )
                 continue
+            for dataset in recipe_datasets(config):
+                try:
+                    resolve(config, entry.id, dataset=placeholder_dataset(config, dataset))
+                except RecipeError as exc:
+                    problems.append(
+                        Problem(
+                            str(path),
+                            f"recipe on {dataset}: {exc}",
+                            _line(
+                                docs, path, ("configurations", index, "implementation", "recipes", dataset)
+                            ),
+                            f"configurations.{index}.implementation.recipes.{dataset}",
+                        )
+                    )
             key = recipe.model_dump_json(exclude={"entry", "configuration"})
             if key not in sound:
                 try:

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from kdtaxonomy.schema import ComponentSpec, Configuration, Implementation, KnowledgeSpec
+from kdtaxonomy.schema import ComponentSpec, Configuration, DatasetRecipe, Implementation, KnowledgeSpec
 from kdtaxonomy.specs import SpecError, get_spec
 
 KNOWLEDGE_DEFAULTS: dict[str, list[tuple[str, str, float]]] = {
@@ -220,14 +220,14 @@ def derive(config: Configuration) -> dict[str, Any]:
     }
 
 
-def merge(derived: dict[str, Any], impl: Implementation | None) -> dict[str, Any]:
-    """Apply a configuration's explicit ``implementation`` over the derived recipe."""
+def merge(derived: dict[str, Any], impl: Implementation | DatasetRecipe | None) -> dict[str, Any]:
+    """Apply a configuration's explicit ``implementation`` (or one of its dataset recipes) over a recipe."""
     if impl is None:
         return derived
     out = dict(derived)
-    given = impl.model_dump(exclude_unset=True, exclude={"notes"})
+    given = impl.model_dump(exclude_unset=True, exclude={"notes", "recipes", "dataset_params"})
     for field in ("data_preparation", "knowledge"):
-        if field in given:
+        if given.get(field) is not None:
             out[field] = given[field]
     for field in ("teacher", "transfer", "student", "student_model"):
         if field in given and given[field] is not None:
@@ -235,11 +235,21 @@ def merge(derived: dict[str, Any], impl: Implementation | None) -> dict[str, Any
             same = base.get("component") == given[field]["component"]
             params = {**(base.get("params", {}) if same else {}), **given[field].get("params", {})}
             out[field] = {"component": given[field]["component"], "params": params}
-    if impl.dataset:
+    if isinstance(impl, Implementation) and impl.dataset:
         out["dataset"] = {"component": impl.dataset}
     if impl.training:
         out["training"] = dict(impl.training)
     return out
+
+
+def dataset_recipe(config: Configuration, key: str) -> DatasetRecipe | None:
+    """The configuration's own recipe on dataset ``key`` (``implementation.recipes``), if it has one."""
+    return config.implementation.recipes.get(key) if config.implementation else None
+
+
+def recipe_datasets(config: Configuration) -> list[str]:
+    """Dataset keys the configuration has a recipe of its own for, besides its default dataset."""
+    return sorted(config.implementation.recipes) if config.implementation else []
 
 
 def _check_component(kind: str, spec: ComponentSpec, where: str) -> None:
@@ -284,7 +294,21 @@ def dataset_override(
     own = ComponentSpec.model_validate(merge(derive(config), config.implementation).get("dataset", {}))
     if key is None or key == own.component:
         return ComponentSpec(component=own.component, params={**own.params, **params})
-    return ComponentSpec(component=key, params=dict(params))
+    variant = dataset_recipe(config, key)
+    return ComponentSpec(component=key, params={**(variant.dataset_params if variant else {}), **params})
+
+
+def placeholder_dataset(config: Configuration, key: str) -> ComponentSpec:
+    """The dataset of the configuration's recipe on ``key`` with a stand-in ``root`` where the dataset needs
+    one (the user's folder), so that the recipe can be validated without the data."""
+    variant = dataset_recipe(config, key)
+    params: dict[str, Any] = dict(variant.dataset_params) if variant else {}
+    try:
+        if "root" in get_spec("dataset", key).model_fields:
+            params.setdefault("root", "DATA_ROOT")
+    except SpecError:
+        pass
+    return ComponentSpec(component=key, params=params)
 
 
 def with_models(recipe: Recipe, teacher: str | None = None, student: str | None = None) -> Recipe:
@@ -313,8 +337,13 @@ def with_models(recipe: Recipe, teacher: str | None = None, student: str | None 
 
 
 def resolve(config: Configuration, entry_id: str | None = None, **overrides: Any) -> Recipe:
-    """The validated recipe of a configuration (terms -> defaults, then ``implementation``, then overrides)."""
+    """The validated recipe of a configuration (terms -> defaults, then ``implementation``, then its recipe
+    on the dataset given in ``overrides`` if it has one (``implementation.recipes``), then overrides)."""
     data = merge(derive(config), config.implementation)
+    dataset = overrides.get("dataset")
+    key = dataset.component if isinstance(dataset, ComponentSpec) else None
+    if key is not None and key != data.get("dataset", {}).get("component"):
+        data = merge(data, dataset_recipe(config, key))
     for key, value in overrides.items():
         if value is not None:
             data[key] = value

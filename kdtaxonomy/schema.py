@@ -238,6 +238,40 @@ class KnowledgeSpec(ComponentSpec):
     """Weight of this term in the total loss."""
 
 
+class DatasetRecipe(Node):
+    """The recipe of a configuration on another dataset (``--dataset KEY``), e.g. recorded speech (``fsdd``)
+    next to the embedded MNIST-1D stand-in: every field given here replaces the base recipe's (a component
+    named as in the base keeps the base's parameters under its own); the rest is inherited."""
+
+    dataset_params: dict[str, ParamValue] = Field(default_factory=dict)
+    """Parameters of the dataset (e.g. ``target``, ``n_mels``); a user's ``--dataset-param`` and
+    ``--data-root`` go over them. The data's location (``root``) is the user's, so it is never given here."""
+    data_preparation: list[ComponentSpec] | None = None
+    """Data-preparation transforms, applied in order."""
+    teacher: ComponentSpec | None = None
+    """Teacher setup component."""
+    knowledge: list[KnowledgeSpec] | None = None
+    """Knowledge terms (losses), summed with their weights."""
+    transfer: ComponentSpec | None = None
+    """Transfer method combining teachers and knowledge terms."""
+    student: ComponentSpec | None = None
+    """Student construction component."""
+    student_model: ComponentSpec | None = None
+    """Student architecture."""
+    training: dict[str, ParamValue] | None = None
+    """Training hyper-parameters (replace the base recipe's ``training`` whole)."""
+    notes: Text
+    """How this recipe relates to the paper's setup on this dataset."""
+
+    @model_validator(mode="after")
+    def _no_root(self) -> DatasetRecipe:
+        if "root" in self.dataset_params:
+            raise ValueError(
+                "dataset_params.root: the data's folder is the user's (--data-root); leave it out"
+            )
+        return self
+
+
 class Implementation(Node):
     """The runnable recipe of a configuration: registry components per stage.
 
@@ -262,6 +296,9 @@ class Implementation(Node):
     """Training hyper-parameters overriding the defaults (epochs, lr, ce_weight, ...)."""
     notes: Text | None = None
     """How the recipe relates to the paper's setup (what was scaled down or substituted)."""
+    recipes: dict[Slug, DatasetRecipe] = Field(default_factory=dict)
+    """Recipes of the configuration on other datasets, by dataset registry key (``fsdd``, ``av-digits``):
+    ``--dataset KEY`` runs that recipe (see :class:`DatasetRecipe`) instead of swapping the dataset alone."""
 
 
 class Configuration(Node):

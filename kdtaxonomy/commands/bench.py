@@ -86,22 +86,33 @@ def run_bench(
     pairs = select(catalog, ids, run_all, config)
     if isinstance(pairs, str):
         return _error(pairs)
+    given_dir = results_dir
     results_dir = results_dir or default_results_dir()
-    from kdtaxonomy.folders import cache_dir, writable_dir
-
-    for problem in (writable_dir(results_dir, "--results"), writable_dir(cache_dir(), "the cache folder")):
-        if problem:
-            return _error(problem)
     recipes: dict[tuple[str, str], Any] = {}
+    where: dict[tuple[str, str], Path] = {}  # each configuration's results folder
     for entry_id, name in pairs:
         configuration = catalog.get(entry_id).configuration(name)
         try:
+            own = resolve(configuration, entry_id).dataset.component
             override = dataset_override(configuration, entry_id, dataset, dict(dataset_params or {}))
             recipes[(entry_id, name)] = with_models(
                 resolve(configuration, entry_id, dataset=override), teacher_model, student_model
             )
         except RecipeError as exc:
             return _error(f"{entry_id}#{name}: recipe: {exc}")
+        other = recipes[(entry_id, name)].dataset.component != own
+        # runs on another dataset than the configuration's own go to results/<dataset>/ unless --results
+        key = recipes[(entry_id, name)].dataset.component
+        where[(entry_id, name)] = results_dir / key if other and not given_dir else results_dir
+    from kdtaxonomy.folders import cache_dir, writable_dir
+
+    for folder in sorted(set(where.values())) or [results_dir]:
+        problem = writable_dir(folder, "--results")
+        if problem:
+            return _error(problem)
+    problem = writable_dir(cache_dir(), "the cache folder")
+    if problem:
+        return _error(problem)
 
     from rich.markup import escape
 
@@ -132,13 +143,13 @@ def run_bench(
     todo: list[Job] = []
     for entry_id, name in pairs:
         for seed in range(seeds):
-            path = result_path(results_dir, entry_id, name, seed)
+            path = result_path(where[(entry_id, name)], entry_id, name, seed)
             done = _done(path, settings, recipes[(entry_id, name)].digest()) if skip_done else None
             if done is not None:
                 records.append(done)
             else:
                 todo.append(Job(entry_id, name, seed, recipes[(entry_id, name)]))
-    clash = _other_dataset_runs(results_dir, todo)
+    clash = _other_dataset_runs(where, todo)
     if clash:
         return _error(clash)
     # configurations whose recipes are identical (e.g. variants the stand-ins do not tell apart) share a run:
@@ -183,7 +194,12 @@ def run_bench(
             else:
                 progress.console.print(run_line(label, record), markup=False, highlight=False, soft_wrap=True)
             atomic_write_text(
-                result_path(results_dir, record["id"], record["configuration"], record["seed"]),
+                result_path(
+                    where[(record["id"], record["configuration"])],
+                    record["id"],
+                    record["configuration"],
+                    record["seed"],
+                ),
                 json.dumps(record, indent=2, default=str) + "\n",
             )
             records.append(record)
@@ -221,13 +237,14 @@ def run_bench(
     records.sort(key=lambda r: (r["id"], r["configuration"], r["seed"]))
     total = time.perf_counter() - start
     aggregates = aggregate(records)
+    shown = ", ".join(str(d) for d in sorted(set(where.values())))
     if fmt == "json":
-        out = {"results_dir": str(results_dir), "wall_seconds": total}
+        out = {"results_dir": shown, "wall_seconds": total}
         out["aggregates"] = [a.summary() for a in aggregates.values()]
         sys.stdout.write(json.dumps(out, indent=2, default=str) + "\n")
     else:
         print_table(list(aggregates.values()), title="Reproduced on the embedded benchmark")
-        sys.stdout.write(f"results in {results_dir}; wall time {total:.1f} s\n")
+        sys.stdout.write(f"results in {shown}; wall time {total:.1f} s\n")
     failed = [r for r in records if r["status"] != "ok"]
     if failed:
         sys.stderr.write(f"{len(failed)} of {len(records)} run(s) failed\n")
@@ -337,11 +354,11 @@ def shared_record(job: Job, source: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-def _other_dataset_runs(results_dir: Path, jobs: list[Job]) -> str:
+def _other_dataset_runs(where: dict[tuple[str, str], Path], jobs: list[Job]) -> str:
     """Why these runs must not be written where they would replace runs on another dataset ("" if they may):
     a run on a user's dataset never overwrites the catalog's results on the embedded one."""
     for job in jobs:
-        path = result_path(results_dir, job.entry_id, job.name, job.seed)
+        path = result_path(where[(job.entry_id, job.name)], job.entry_id, job.name, job.seed)
         try:
             old = json.loads(path.read_text(encoding="utf-8"))["provenance"]["recipe"]["dataset"]
         except (OSError, ValueError, KeyError, TypeError):
