@@ -14,6 +14,9 @@ Pairing (seeded by ``pairing_seed``, fixed across run seeds):
    digit) order, before limits and unreadable files) take the images of that digit's pool in the order of
    successive independent shuffles of the pool, so every image is used ``floor(n/m)`` or ``ceil(n/m)``
    times. The pair of a recording therefore does not depend on ``train_limit``/``test_limit``.
+   With ``image_class=target`` and speaker labels, "that digit" is the speaker's position k instead: every
+   recording of the k-th speaker shows a handwritten k, an identity cue of another modality (seed paper 003's
+   face beside the voice).
 
 The image view ``(N, 8, frames)``: the 8 pixel rows are channels and each pixel column is held for
 ``frames / 8`` time steps (column ``floor(8 t / frames)`` at step ``t``; nearest-neighbour, so the pixel
@@ -25,6 +28,7 @@ with ``standardize``, standardised per row with the training split's statistics,
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -85,14 +89,18 @@ def split_images(digits: Int64s, test_fraction: float, rng: np.random.Generator)
 
 
 def pair_images(
-    recordings: list[Recording], pools: dict[str, list[Int64s]], rng: np.random.Generator
+    recordings: list[Recording],
+    pools: dict[str, list[Int64s]],
+    rng: np.random.Generator,
+    shown: Callable[[Recording], int] = lambda r: r.digit,
 ) -> dict[str, int]:
-    """File name -> image index: each split's recordings of a digit cycle through successive shuffles of
-    that split's pool of the digit (see the module docstring)."""
+    """File name -> image index: each split's recordings whose image shows digit d (``shown``: the spoken
+    digit by default) cycle through successive shuffles of that split's pool of the digit (see the module
+    docstring)."""
     pairs: dict[str, int] = {}
     for split in ("train", "test"):
         for d in range(10):
-            recs = sorted((r for r in recordings if r.split == split and r.digit == d), key=Recording.order)
+            recs = sorted((r for r in recordings if r.split == split and shown(r) == d), key=Recording.order)
             pool = pools[split][d]
             rounds = -(-len(recs) // len(pool)) if recs else 0
             order = np.concatenate([rng.permutation(pool) for _ in range(rounds)] or [pool[:0]])
@@ -125,12 +133,21 @@ def build(spec: AVDigitsSpec, *, seed: int = 0) -> DataBundle:
     images, image_digits = digit_images()
     rng = np.random.default_rng(spec.pairing_seed)
     pools = split_images(image_digits, spec.image_test_fraction, rng)
-    pairs = pair_images(got.recordings, pools, rng)
+    speakers = got.speakers
+    by_speaker = spec.image_class == "target" and spec.target == "speaker"
+    if by_speaker and len(speakers) > 10:
+        raise ValueError(
+            f"{got.root}: image_class=target pairs speaker k with images of the digit k, so it needs at most "
+            f"10 speakers; the folder has {len(speakers)}"
+        )
+    position = {name: i for i, name in enumerate(speakers)}
+    shown: Callable[[Recording], int] = (lambda r: position[r.speaker]) if by_speaker else (lambda r: r.digit)
+    pairs = pair_images(got.recordings, pools, rng, shown)
     frames = got.params.frames
     index = {s: [pairs[n] for n in got.names[s]] for s in ("train", "test")}
     for s in ("train", "test"):  # guaranteed by the construction; cheap to check
-        if [int(image_digits[i]) for i in index[s]] != [parse_name(Path(n)).digit for n in got.names[s]]:
-            raise RuntimeError(f"av-digits: a {s} recording was paired with an image of another digit")
+        if [int(image_digits[i]) for i in index[s]] != [shown(parse_name(Path(n))) for n in got.names[s]]:
+            raise RuntimeError(f"av-digits: a {s} recording was paired with an image of another class")
     if set(index["train"]) & set(index["test"]):
         raise RuntimeError("av-digits: an image was paired with both a training and a test recording")
     x_train, x_test = tensor(got.arrays["train"]), tensor(got.arrays["test"])
@@ -140,10 +157,10 @@ def build(spec: AVDigitsSpec, *, seed: int = 0) -> DataBundle:
         x_train, x_test, audio_stats = standardize(x_train, x_test)
         v_train, v_test, image_stats = standardize(v_train, v_test)
         stats = {"x": audio_stats, "image": image_stats}
-    speakers = got.speakers
     classes = class_names(spec.target, speakers)
     info: dict[str, Any] = {
-        "source": "FSDD recordings paired with scikit-learn load_digits images of the same digit",
+        "source": "FSDD recordings paired with scikit-learn load_digits images of "
+        + ("the digit numbering their speaker" if by_speaker else "the same digit"),
         "split": "official FSDD split (recording index 0-4 test, 5-49 train); images split per digit",
         "evaluation": "verification" if spec.target == "speaker" else "classification",
         **recordings_info(got, spec),
@@ -160,6 +177,7 @@ def build(spec: AVDigitsSpec, *, seed: int = 0) -> DataBundle:
             "total": len(image_digits),
             "test_fraction": spec.image_test_fraction,
             "pairing_seed": spec.pairing_seed,
+            "image_class": "speaker position" if by_speaker else "digit",
             "pools": {s: sum(len(p) for p in pools[s]) for s in ("train", "test")},
             "used": {s: _uses(index[s]) for s in ("train", "test")},
         },

@@ -242,3 +242,7 @@ class AVDigitsSpec(FSDDSpec):
     than the 30 test recordings of a digit, so no test image is used twice)."""
     pairing_seed: int = 0
     """Seed of the image split and of the pairing (fixed, so every run seed sees the same pairs)."""
+    image_class: Literal["digit", "target"] = "digit"
+    """Which class a recording's image shows: the spoken digit, or the recording's label (with
+    ``target=speaker``, the recordings of the k-th speaker get images of the digit k: an identity cue in
+    another modality, as a face is for a voice; at most 10 speakers)."""
