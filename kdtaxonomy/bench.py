@@ -28,6 +28,8 @@ decay, model selection on a stratified validation split, the test set read once,
 (the same pipeline with ``knowledge=[]``, paired by seed) and a fixed thread count (BENCHMARKS.md)."""
 
 ACCURACY_FIELDS = ("teacher_accuracy", "student_baseline_accuracy", "student_accuracy")
+METRIC_SUFFIXES = ("_accuracy", "_eer", "_min_dcf")
+"""Result fields kept per seed in :attr:`Aggregate.metrics` (verification runs add EER and minDCF)."""
 
 PAIRED_NOTE = (
     f"Protocol {RESULT_FORMAT}: the student alone is the matched baseline (the same pipeline without its "
@@ -87,6 +89,8 @@ class Aggregate:
     baseline: dict[str, Any] = field(default_factory=dict)
     """The matched baseline's description (``baseline`` of the first run that has one)."""
     protocol: str = RESULT_FORMAT
+    metrics: dict[str, dict[int, float]] = field(default_factory=dict)
+    """Every numeric metric of the runs (``*_accuracy``, ``*_eer``, ``*_min_dcf``) by seed."""
     on: str | None = None
     """Dataset key of runs on another dataset than the configuration's own (``results/<key>/``), else None."""
 
@@ -107,6 +111,32 @@ class Aggregate:
     @property
     def welch(self) -> Welch | None:
         return welch_t_test(self.distilled, self.alone)
+
+    def verification(self) -> dict[str, Any] | None:
+        """EER (%) and minDCF of teacher, student alone and distilled student (mean, std) and the paired
+        EER difference distilled − alone (negative: the distilled student verifies better); None when the
+        runs were not scored as verification."""
+        if "student_eer" not in self.metrics:
+            return None
+        out: dict[str, Any] = {}
+        for name in ("teacher", "student_baseline", "student"):
+            for metric in ("eer", "min_dcf"):
+                values = list(self.metrics.get(f"{name}_{metric}", {}).values())
+                out[f"{name}_{metric}"] = {"mean": mean(values), "std": stdev(values), "n": len(values)}
+        alone, distilled = self.metrics.get("student_baseline_eer", {}), self.metrics["student_eer"]
+        seeds = sorted(set(alone) & set(distilled))
+        test = paired_t_test([distilled[s] for s in seeds], [alone[s] for s in seeds])
+        out["eer_paired"] = (
+            None
+            if test is None
+            else {
+                "n": test.n,
+                "delta_mean": test.delta_mean,
+                "delta_ci95": list(test.ci95),
+                "p": test.p,
+            }
+        )
+        return out
 
     def summary(self) -> dict[str, Any]:
         """Plain data (JSON) of the aggregate."""
@@ -136,6 +166,7 @@ class Aggregate:
             "welch": None if welch is None else {"t": welch.t, "df": welch.df, "p": welch.p},
             "baseline": self.baseline,
             "extra": {k: {"mean": mean(v), "std": stdev(v)} for k, v in self.extra.items()},
+            "verification": self.verification(),
             "dataset": self.dataset,
             "commits": self.commits,
             "settings": self.settings,
@@ -223,6 +254,8 @@ def aggregate(runs: list[dict[str, Any]]) -> dict[tuple[str, str], Aggregate]:
         if agg.n == 1 and isinstance(run.get("protocol"), str):  # the first run's protocol
             agg.protocol = run["protocol"]
         for name, value in run.items():
+            if name.endswith(METRIC_SUFFIXES) and _number(value):
+                agg.metrics.setdefault(name, {})[run["seed"]] = float(value)
             if name.endswith("_accuracy") and name not in ACCURACY_FIELDS and _number(value):
                 agg.extra.setdefault(name, []).append(float(value))
         prov = run.get("provenance") or {}
@@ -312,13 +345,36 @@ def fmt_delta(test: Paired | None, single: float | None = None) -> str:
     return f"{test.delta_mean:+.2f} [{low:+.2f}, {high:+.2f}]"
 
 
+def fmt_verification(agg: Aggregate) -> str | None:
+    """``EER (%): teacher …, alone …, distilled …; Δ EER …`` of a verification aggregate (None otherwise)."""
+    data = agg.verification()
+    if data is None:
+        return None
+
+    def cell(name: str) -> str:
+        return fmt_mean_std(list(agg.metrics.get(f"{name}_eer", {}).values()))
+
+    test = data["eer_paired"]
+    delta = (
+        "-"
+        if test is None
+        else f"{test['delta_mean']:+.2f} [{test['delta_ci95'][0]:+.2f}, {test['delta_ci95'][1]:+.2f}], "
+        f"p = {fmt_p(test['p'])}"
+    )
+    return (
+        f"{agg.config}{' on ' + agg.on if agg.on else ''}: EER % (lower is better) teacher "
+        f"{cell('teacher')}, alone {cell('student_baseline')}, distilled {cell('student')}; "
+        f"Δ EER distilled − alone {delta}"
+    )
+
+
 def table_row(agg: Aggregate) -> list[str]:
     """Cells: configuration, teacher, alone, distilled, seeds, Δ [95% CI], paired p, wins."""
     test = agg.paired
     failed = f" (+{len(agg.failed)} failed)" if agg.failed else ""
     wins = test.wins if test else sum(1 for d, a in zip(agg.distilled, agg.alone, strict=True) if d > a)
     return [
-        agg.config,
+        agg.config + (f" on {agg.on}" if agg.on else ""),
         fmt_mean_std(agg.teacher),
         fmt_mean_std(agg.alone),
         fmt_mean_std(agg.distilled),

@@ -22,6 +22,7 @@ from kdtaxonomy.bench import (
     fmt_mean_std,
     fmt_p,
     load_reproduced,
+    load_reproduced_on,
     table_row,
 )
 from kdtaxonomy.claim_data import CLAIMS as CLAIMS
@@ -51,6 +52,8 @@ def _by_seed(side: Side, reproduced: dict[tuple[str, str], Aggregate]) -> dict[i
     agg = reproduced.get(side.key)
     if agg is None or not agg.seeds:
         return None
+    if side.metric != "accuracy":
+        return dict(agg.metrics.get(side.field, {})) or None
     values = agg.distilled if side.model == "distilled" else agg.alone
     return dict(zip(agg.seeds, values, strict=True))
 
@@ -78,23 +81,28 @@ def verdict(comparison: Comparison, reproduced: dict[tuple[str, str], Aggregate]
             f"(seeds {_seeds(sorted(b))}) share no seed, so no difference can be paired"
         )
     better, worse = [a[s] for s in seeds], [b[s] for s in seeds]
+    eer = comparison.better.metric == "eer"
+    unit = " % EER" if eer else " %"
     sides = (
-        f"{comparison.better.label}: {fmt_mean_std(better)} % vs {comparison.worse.label}: "
-        f"{fmt_mean_std(worse)} % (n={len(seeds)} paired {'seed' if len(seeds) == 1 else 'seeds'}: "
+        f"{comparison.better.label}: {fmt_mean_std(better)}{unit} vs {comparison.worse.label}: "
+        f"{fmt_mean_std(worse)}{unit} (n={len(seeds)} paired {'seed' if len(seeds) == 1 else 'seeds'}: "
         f"{_seeds(seeds)})"
     )
+    if eer:  # lower is better: the claimed direction is worse - better > 0
+        better, worse = worse, better
     unpaired = sorted(set(a) ^ set(b))
     if unpaired:
         which = "seed" if len(unpaired) == 1 else "seeds"
         sides += f"; {which} {_seeds(unpaired)} ran on one side only, left out"
     test = paired(better, worse)
+    what = "points of EER (worse − better: positive is the claimed direction)" if eer else "points"
     if test is None:
         diff = better[0] - worse[0]
-        return "undecided (one seed, no CI)", f"{sides}; Δ = {diff:+.2f} points on the one seed"
+        return "undecided (one seed, no CI)", f"{sides}; Δ = {diff:+.2f} {what} on the one seed"
     low, high = test.ci95
     short = SAME if low > 0 else OPPOSITE if high < 0 else UNCLEAR
     detail = (
-        f"{sides}; Δ = {fmt_delta(test)} points (mean [95% CI]), paired p = {fmt_p(test.p)}, "
+        f"{sides}; Δ = {fmt_delta(test)} {what} (mean [95% CI]), paired p = {fmt_p(test.p)}, "
         f"wins {test.wins}/{test.n}"
     )
     return short, detail
@@ -170,6 +178,14 @@ def _results(claim: Claim, reproduced: dict[tuple[str, str], Aggregate]) -> list
     ]
     if extras:
         lines += ["", "Other models of these runs: " + "; ".join(extras) + "."]
+    scored = [
+        f"{agg.config}: teacher {_eer(agg, 'teacher')}, student alone {_eer(agg, 'student_baseline')}, "
+        f"distilled {_eer(agg, 'student')}"
+        for agg in aggs
+        if agg.verification() is not None
+    ]
+    if scored:
+        lines += ["", "EER (%, mean ± std over seeds; lower is better) of " + "; ".join(scored) + "."]
     overrides = sorted(
         {f"{k}={v}" for agg in aggs for s in agg.settings for k, v in s.items() if v not in (None, {}, [])}
     )
@@ -182,10 +198,16 @@ def _results(claim: Claim, reproduced: dict[tuple[str, str], Aggregate]) -> list
     return lines
 
 
+def _eer(agg: Aggregate, model: str) -> str:
+    return fmt_mean_std(list(agg.metrics.get(f"{model}_eer", {}).values()))
+
+
 def render_report(results_dir: Path | None = None, problems: list[str] | None = None) -> str:
     """REPRODUCTION.md: per claim, the paper's numbers and what the embedded benchmark shows."""
     reproduced = load_reproduced(results_dir, problems)
     reproduced.update(load_suite_aggregates(results_dir, problems))
+    for (on, entry_id, config), agg in load_reproduced_on(results_dir, problems).items():
+        reproduced[(f"{on}/{entry_id}", config)] = agg
     lines = list(INTRO)
     if not reproduced:
         lines += ["No results files were found: every benchmark comparison below reads *not run*.", ""]

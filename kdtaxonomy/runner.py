@@ -177,7 +177,8 @@ class Runner:
         self, node: NodePlan, bundle: DataBundle, data: ArrayData, val: ArrayData | None
     ) -> nn.Module:
         torch.manual_seed(self.opt.seed * 131 + node.seed_offset)
-        model = build_model(node.model, {"size": node.size}, bundle, node.view)
+        classes = len(label_set(bundle, node.labels)["class_names"]) if node.labels else None
+        model = build_model(node.model, {"size": node.size}, bundle, node.view, num_classes=classes)
         if node.low_precision is not None:
             from kdtaxonomy.students.low_precision import make_low_precision
 
@@ -187,6 +188,8 @@ class Runner:
         held = None
         if val is not None:
             held = val if node.classes is None else val.subset(torch.isin(val.y, torch.tensor(node.classes)))
+        subset = relabel(bundle, node.labels, subset)
+        held = None if held is None else relabel(bundle, node.labels, held)
         cfg = self._cfg(node.name, "teacher", node.seed_offset, ckpt=node.name)
         sources = [self.models[s] for s in node.sources]
         digest = data_digest(subset, *([held] if held is not None else []))
@@ -236,6 +239,7 @@ class Runner:
     def run(self) -> dict[str, Any]:
         start = time.perf_counter()
         bundle = self.load_data()
+        self.bundle = bundle
         train, val, test, preps = self.prepare(bundle)
         setup = build_component("teacher", self.recipe.teacher)
         self.plan: TeacherPlan = setup.plan(bundle.num_classes)
@@ -323,8 +327,9 @@ class Runner:
             out["student_val_accuracy"] = student.evaluate(val["student"], view=view)
         if val["teacher"] is not None and self.plan.reported:
             node = next(n for n in self.plan.nodes if n.name == self.plan.reported)
+            own = relabel(self.bundle, node.labels, val["teacher"])
             out["teacher_val_accuracy"] = accuracy(
-                self.models[node.name], val["teacher"], view=node.view, device=self.opt.device
+                self.models[node.name], own, view=node.view, device=self.opt.device
             )
         fits = {**self.fits, "student alone": self.baseline_fits, "distilled student": self.student_fits}
         out["curves"] = {
@@ -338,7 +343,8 @@ class Runner:
         if not self.plan.reported:
             return None
         node = next(n for n in self.plan.nodes if n.name == self.plan.reported)
-        return accuracy(self.models[node.name], data, view=node.view, device=self.opt.device)
+        own = relabel(self.bundle, node.labels, data)  # on its own label set
+        return accuracy(self.models[node.name], own, view=node.view, device=self.opt.device)
 
     def student(
         self,
@@ -449,6 +455,23 @@ class Runner:
                     torch.save(distiller.student, handle)
                 self._describe(key, path)
         return distiller
+
+
+def label_set(bundle: DataBundle, name: str) -> dict[str, Any]:
+    """The dataset's label set ``name`` (``info["label_sets"]``: its view and class names)."""
+    sets: dict[str, dict[str, Any]] = bundle.info.get("label_sets") or {}
+    if name not in sets:
+        known = ", ".join(sets) or "none"
+        raise ValueError(f"dataset {bundle.name!r} has no label set {name!r} (it has: {known})")
+    return sets[name]
+
+
+def relabel(bundle: DataBundle, name: str | None, data: ArrayData) -> ArrayData:
+    """``data`` with the label set ``name`` as its labels (``data`` itself when ``name`` is None)."""
+    if name is None:
+        return data
+    view = str(label_set(bundle, name)["view"])
+    return ArrayData(data.x, data.view(view).long(), data.index, dict(data.views))
 
 
 def run_recipe(recipe: Recipe, options: RunOptions | None = None) -> dict[str, Any]:

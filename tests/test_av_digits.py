@@ -86,6 +86,27 @@ def test_shapes_labels_and_no_image_in_both_splits(root: Path, digits: tuple[np.
     assert torch.equal(speakers.test.view("image"), bundle.test.view("image"))
 
 
+def test_image_class_target_gives_each_speaker_the_images_of_one_digit(
+    root: Path, digits: tuple[np.ndarray, np.ndarray]
+) -> None:
+    images, targets = digits
+    params = {"root": str(root), "target": "speaker", "image_class": "target", **SMALL}
+    bundle = build_dataset("av-digits", params)
+    assert bundle.info["images"]["image_class"] == "speaker position"
+    assert "numbering their speaker" in bundle.info["source"]
+    found = {}
+    for name, split in (("train", bundle.train), ("test", bundle.test)):
+        found[name] = identify(split.view("image"), images)
+        # the k-th speaker (sorted names) shows a handwritten k, whatever digit is spoken
+        assert targets[found[name]].tolist() == split.y.tolist()
+    assert set(bundle.train.y.tolist()) == set(range(6))
+    assert not set(found["train"]) & set(found["test"])
+    # the audio is the same as with digit images; only the image view changes
+    plain = build_dataset("av-digits", {"root": str(root), "target": "speaker", **SMALL})
+    assert torch.equal(bundle.train.x, plain.train.x) and torch.equal(bundle.test.y, plain.test.y)
+    assert not torch.equal(bundle.test.view("image"), plain.test.view("image"))
+
+
 def test_the_full_listing_pairs_every_recording_within_its_split(
     root: Path, digits: tuple[np.ndarray, np.ndarray]
 ) -> None:

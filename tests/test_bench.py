@@ -172,7 +172,7 @@ def test_show_prints_reproduced_results(benched: tuple[Path, str], runner: CliRu
     results, _ = benched
     out = runner.invoke(app, ["show", ID, "--config", CONFIG, "--results", str(results)])
     assert out.exit_code == 0, out.output
-    assert "Reproduced on the embedded benchmark" in out.stdout
+    assert "Reproduced (kdtax bench)" in out.stdout
     assert "mnist1d" in out.stdout and "192" in out.stdout
     data = json.loads(runner.invoke(app, ["show", ID, "--format", "json", "--results", str(results)]).stdout)
     assert data["reproduced"][0]["configuration"] == CONFIG and data["reproduced"][0]["n"] == 2

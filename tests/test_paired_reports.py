@@ -218,7 +218,7 @@ def test_show_table_md_and_json_give_the_paired_numbers(results: Path, runner: C
     assert delta_text(ex2) in out.stdout and p_text(ex2) in out.stdout and "p (paired)" in out.stdout
     assert "matched baseline" in " ".join(out.stdout.split())
     md = runner.invoke(app, [*args, "--format", "md"]).stdout
-    assert "## Reproduced on the embedded benchmark" in md and PAIRED_NOTE in md
+    assert "## Reproduced (kdtax bench)" in md and PAIRED_NOTE in md
     assert f"| {delta_text(ex2)} | {p_text(ex2)} | 3/3 |" in md
     data = json.loads(runner.invoke(app, [*args, "--format", "json"]).stdout)
     (summary,) = data["reproduced"]

@@ -113,15 +113,15 @@ def show_command(
         configs = [entry.configuration(config)] if config else entry.configurations
     except KeyError as exc:
         fail(str(exc.args[0]))
-    from kdtaxonomy.bench import load_reproduced
+    from kdtaxonomy.bench import load_reproduced_all
     from kdtaxonomy.render import console as render
     from kdtaxonomy.render import rows
 
     problems: list[str] = []
     reproduced = [
         agg
-        for (rid, name), agg in load_reproduced(results, problems).items()
-        if rid == entry.id and name in {c.name for c in configs}
+        for agg in load_reproduced_all(results, problems)
+        if agg.entry_id == entry.id and agg.config in {c.name for c in configs}
     ]
     for problem in problems:
         if f"/{entry.id}/" in problem.replace("\\", "/"):

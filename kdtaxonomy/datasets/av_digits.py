@@ -43,6 +43,7 @@ from kdtaxonomy.datasets.fsdd import (
     CREDIT,
     Recording,
     class_names,
+    label_views,
     labels,
     load,
     parse_name,
@@ -187,10 +188,14 @@ def build(spec: AVDigitsSpec, *, seed: int = 0) -> DataBundle:
     return DataBundle(
         name="av-digits",
         train=ArrayData.from_tensors(
-            x_train, labels(got.names["train"], spec.target, speakers), {"image": v_train}
+            x_train,
+            labels(got.names["train"], spec.target, speakers),
+            {"image": v_train, **label_views(got.names["train"], speakers)},
         ),
         test=ArrayData.from_tensors(
-            x_test, labels(got.names["test"], spec.target, speakers), {"image": v_test}
+            x_test,
+            labels(got.names["test"], spec.target, speakers),
+            {"image": v_test, **label_views(got.names["test"], speakers)},
         ),
         num_classes=len(classes),
         info=info,

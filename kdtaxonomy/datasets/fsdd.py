@@ -232,6 +232,21 @@ def load(spec: FSDDSpec) -> Loaded:
     )
 
 
+LABEL_SETS = ("digit", "speaker")
+"""The label sets of every recording; each is also carried as the integer view ``<set>_label``, so that a
+model can be pre-trained on another label set than the task's (an auxiliary tagger on the speakers)."""
+
+
+def label_views(names: list[str], speakers: list[str]) -> dict[str, torch.Tensor]:
+    """``digit_label`` and ``speaker_label``: both label sets of the rows ``names``, as int64 views."""
+    return {f"{s}_label": labels(names, s, speakers) for s in LABEL_SETS}
+
+
+def label_sets_info(speakers: list[str]) -> dict[str, dict[str, Any]]:
+    """``info["label_sets"]``: per label set, its view and class names."""
+    return {s: {"view": f"{s}_label", "class_names": class_names(s, speakers)} for s in LABEL_SETS}
+
+
 def class_names(target: str, speakers: list[str]) -> list[str]:
     """Label names: the digits ``0``..``9``, or the speakers in sorted order."""
     return [str(d) for d in range(10)] if target == "digit" else speakers
@@ -254,6 +269,7 @@ def recordings_info(got: Loaded, spec: FSDDSpec) -> dict[str, Any]:
         "features": got.params.info(),
         "cache": got.cache,
         "skipped_files": got.skipped,
+        "label_sets": label_sets_info(got.speakers),
     }
 
 
@@ -281,8 +297,14 @@ def build(spec: FSDDSpec, *, seed: int = 0) -> DataBundle:
     }
     return DataBundle(
         name="fsdd",
-        train=ArrayData.from_tensors(x_train, labels(got.names["train"], spec.target, speakers)),
-        test=ArrayData.from_tensors(x_test, labels(got.names["test"], spec.target, speakers)),
+        train=ArrayData.from_tensors(
+            x_train,
+            labels(got.names["train"], spec.target, speakers),
+            label_views(got.names["train"], speakers),
+        ),
+        test=ArrayData.from_tensors(
+            x_test, labels(got.names["test"], spec.target, speakers), label_views(got.names["test"], speakers)
+        ),
         num_classes=len(classes),
         info=info,
     )

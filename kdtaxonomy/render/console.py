@@ -107,7 +107,7 @@ RESULT_HEADER = ("Method", "Dataset", "Metric", "Value", "Setting", "Source")
 def reproduced_table(reproduced: Sequence[Aggregate]) -> Grid:
     """Reproduced results (kdtax bench), kept apart from the paper's reported results; stacked, each
     block is headed by the configuration."""
-    from kdtaxonomy.bench import PAIRED_NOTE, TABLE_HEADER, fmt_dataset, table_row
+    from kdtaxonomy.bench import PAIRED_NOTE, TABLE_HEADER, fmt_dataset, fmt_verification, table_row
 
     kept = {"Configuration", "Δ [95% CI]"}
     columns = [Column(name, keep=name in kept) for name in (*TABLE_HEADER, "Dataset", "Commit")]
@@ -115,8 +115,13 @@ def reproduced_table(reproduced: Sequence[Aggregate]) -> Grid:
         [*table_row(agg), fmt_dataset(agg.dataset), ", ".join(c[:10] for c in agg.commits)]
         for agg in reproduced
     ]
+    scored = [line for agg in reproduced if (line := fmt_verification(agg))]
     return Grid(
-        columns, rows, title="Reproduced on the embedded benchmark", title_justify="left", caption=PAIRED_NOTE
+        columns,
+        rows,
+        title="Reproduced (kdtax bench)",
+        title_justify="left",
+        caption=" ".join([PAIRED_NOTE, *scored]),
     )
 
 
@@ -175,15 +180,16 @@ def show_renderable(
 
 def reproduced_markdown(reproduced: Sequence[Aggregate]) -> list[str]:
     """Markdown lines of the reproduced results (kdtax bench), with the paired Δ, its CI and p."""
-    from kdtaxonomy.bench import PAIRED_NOTE, TABLE_HEADER, fmt_dataset, table_row
+    from kdtaxonomy.bench import PAIRED_NOTE, TABLE_HEADER, fmt_dataset, fmt_verification, table_row
 
-    lines = ["## Reproduced on the embedded benchmark", "", PAIRED_NOTE, ""]
+    lines = ["## Reproduced (kdtax bench)", "", PAIRED_NOTE, ""]
     lines.append("| " + " | ".join((*TABLE_HEADER, "Dataset", "Commit")) + " |")
     lines.append("|" + "---|" * (len(TABLE_HEADER) + 2))
     for agg in reproduced:
         cells = [*table_row(agg), fmt_dataset(agg.dataset), ", ".join(c[:10] for c in agg.commits) or "-"]
         lines.append("| " + " | ".join(md_escape(c) for c in cells) + " |")
-    return [*lines, ""]
+    scored = [line for agg in reproduced if (line := fmt_verification(agg))]
+    return [*lines, "", *(f"- {md_escape(line)}" for line in scored), *([""] if scored else [])]
 
 
 def show_markdown(

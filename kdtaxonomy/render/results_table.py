@@ -81,7 +81,7 @@ def _reproduced(entry_id: str, config: str, agg: Aggregate) -> list[tuple[dict[s
     dataset = str(agg.dataset.get("name", "")) if isinstance(agg.dataset, dict) else str(agg.dataset)
     commit = ",".join(sorted({c[:10] for c in agg.commits})) or "unknown"
     base: dict[str, Any] = {
-        "id": f"{entry_id}#{config}",
+        "id": f"{entry_id}#{config}" + (f" on {agg.on}" if agg.on else ""),
         "kind": f"reproduced (n={agg.n})",
         "dataset": dataset,
     }
@@ -130,6 +130,30 @@ def _reproduced(entry_id: str, config: str, agg: Aggregate) -> list[tuple[dict[s
         "source": source,
     }
     out.append((row, record))
+    for label, name in (
+        ("teacher", "teacher"),
+        ("student alone", "student_baseline"),
+        ("distilled student", "student"),
+    ):
+        values = list(agg.metrics.get(f"{name}_eer", {}).values())
+        if not values:
+            continue
+        text = f"{fmt_mean_std(values)}%"
+        row = {**base, "metric": "test EER", "model": label, "value": text, "source": source}
+        record = {
+            **base,
+            "split": "test (fixed trial list)",
+            "metric": "eer",
+            "direction": "lower",
+            "measure": "verification EER of cosine-scored embeddings (mean over seeds)",
+            "model": label,
+            "value": mean(values),
+            "std": stdev(values),
+            "unit": "%",
+            "text": text,
+            "source": source,
+        }
+        out.append((row, record))
     return out
 
 
@@ -146,7 +170,7 @@ def results_table(
     ``only``: canonical dataset labels; when given, only results measured on one of them are kept (a
     reproduced run's dataset is resolved with ``lookup``).
     """
-    from kdtaxonomy.bench import RESULT_FORMAT, load_reproduced
+    from kdtaxonomy.bench import RESULT_FORMAT, load_reproduced_all
 
     table = TableData(
         "Reported results (with their source) and results reproduced on the embedded benchmark (protocol "
@@ -168,7 +192,8 @@ def results_table(
     for entry, result in sorted(reported, key=lambda pair: order[id(pair[1])]):
         row, record = _reported(entry, result)
         table.add(row, record, entry.id)
-    for (entry_id, config), agg in sorted(load_reproduced(results_dir).items()):
+    for agg in load_reproduced_all(results_dir):
+        entry_id, config = agg.entry_id, agg.config
         if (entry_id, config) not in names:
             continue
         if only is not None:

@@ -224,7 +224,7 @@ def _write_pages(
     similar_limit: int,
     benchmark: BenchmarkTable | None,
 ) -> list[Path]:
-    from kdtaxonomy.bench import load_reproduced
+    from kdtaxonomy.bench import load_reproduced, load_reproduced_on
     from kdtaxonomy.benchmark_table import build
     from kdtaxonomy.render.figures import figure_context
 
@@ -234,6 +234,7 @@ def _write_pages(
     nav = [(step, vocab.step(step).label) for step in vocab.steps]
     if reproduced is None:
         reproduced = load_reproduced(results_dir)
+    elsewhere = list(load_reproduced_on(results_dir).values())  # results/<dataset>/
     if benchmark is None:
         benchmark = build(results_dir)
 
@@ -286,7 +287,8 @@ def _write_pages(
         for config in entry.configurations:
             context = configuration_context(catalog, entry, config, topologies, with_similar)
             configs.append({**context, "suite": in_suite.get(f"{entry.id}#{config.name}")})
-        mine = {k: v for k, v in reproduced.items() if k[0] == entry.id}
+        mine = [v for k, v in reproduced.items() if k[0] == entry.id]
+        mine += [agg for agg in elsewhere if agg.entry_id == entry.id]
         write(
             f"methods/{entry.id}.html",
             "site_method.html.j2",
@@ -299,7 +301,7 @@ def _write_pages(
             configs=configs,
             similar_limit=None if with_similar else similar_limit,
             results=reported_rows(entry, ids),
-            reproduced=reproduced_context(mine, f"Reproduced on the embedded benchmark: {entry.id}"),
+            reproduced=reproduced_context(mine, f"Reproduced: {entry.id}"),
             bibtex=bibtex(entry),
             csl=json.dumps(csl_json(entry), indent=2, ensure_ascii=False),
             suite_header=CONFIG_HEADER,
@@ -314,7 +316,9 @@ def _write_pages(
         title="Results: reported and reproduced",
         reported=reported_charts(catalog),
         reproduced=reproduced_context(
-            {k: v for k, v in reproduced.items() if k in known}, "Reproduced on the embedded benchmark"
+            [v for k, v in reproduced.items() if k in known]
+            + [a for a in elsewhere if (a.entry_id, a.config) in known],
+            "Reproduced (kdtax bench)",
         ),
     )
     title = "Benchmark suite: distilled vs. the matched student alone"

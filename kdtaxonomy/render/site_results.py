@@ -7,6 +7,7 @@ paired p). The two are never mixed in one chart.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from kdtaxonomy.render.figures import Bar, bar_chart_svg, legend_html
@@ -54,21 +55,31 @@ def reported_charts(catalog: Catalog, max_bars: int = MAX_BARS) -> list[dict[str
     return charts
 
 
-def reproduced_context(aggs: dict[tuple[str, str], Aggregate], title: str) -> dict[str, Any] | None:
+def reproduced_context(aggs: Sequence[Aggregate], title: str) -> dict[str, Any] | None:
     """Table rows and one chart per dataset of reproduced aggregates (None when there are none)."""
     if not aggs:
         return None
-    from kdtaxonomy.bench import PAIRED_NOTE, TABLE_HEADER, fmt_dataset, mean, stdev, table_row
+    from kdtaxonomy.bench import (
+        PAIRED_NOTE,
+        TABLE_HEADER,
+        fmt_dataset,
+        fmt_verification,
+        mean,
+        stdev,
+        table_row,
+    )
 
     rows = []
     by_dataset: dict[str, list[Bar]] = {}
-    for (entry_id, config), agg in sorted(aggs.items()):
+    for agg in sorted(aggs, key=lambda a: (a.entry_id, a.config, a.on or "")):
+        entry_id, config = agg.entry_id, agg.config
         cells = table_row(agg)
         commits = ", ".join(sorted({c[:10] for c in agg.commits})) or "unknown"
         rows.append(
             {
                 "id": entry_id,
                 "config": config,
+                "on": agg.on,
                 "cells": cells[1:],
                 "dataset": fmt_dataset(agg.dataset),
                 "commits": commits,
@@ -82,7 +93,14 @@ def reproduced_context(aggs: dict[tuple[str, str], Aggregate], title: str) -> di
         ):
             m = mean(values)
             if m is not None:
-                bars.append(Bar(f"{entry_id}#{config} · {label}", round(m, 2), stdev(values), kind))
+                bars.append(
+                    Bar(
+                        f"{entry_id}#{config}{' on ' + agg.on if agg.on else ''} · {label}",
+                        round(m, 2),
+                        stdev(values),
+                        kind,
+                    )
+                )
     charts = [
         bar_chart_svg(f"{title} — {dataset}, test accuracy (mean ± std over seeds)", bars, "%", 100.0)
         for dataset, bars in sorted(by_dataset.items())
@@ -90,6 +108,7 @@ def reproduced_context(aggs: dict[tuple[str, str], Aggregate], title: str) -> di
     return {
         "header": list(TABLE_HEADER[1:]),
         "note": PAIRED_NOTE,
+        "verification": [line for agg in aggs if (line := fmt_verification(agg))],
         "rows": rows,
         "charts": charts,
         "legend": legend_html(["teacher", "baseline", "distilled"]),

@@ -35,6 +35,8 @@ class NodePlan:
     seed_offset: int = 0
     low_precision: tuple[int, int] | None = None
     """(weight bits, activation bits) of a low-precision teacher."""
+    labels: str | None = None
+    """Label set the node learns instead of the task's (a ``label_sets`` entry of the dataset's info)."""
 
 
 @dataclass
@@ -207,10 +209,15 @@ class AuxiliaryModel(TeacherSpec):
     """Attention heads."""
     location: str = "block2"
     """Student location whose feature map the attention reads."""
+    labels: str | None = None
+    """Label set the auxiliary model is pre-trained on instead of the task's labels: one of the dataset's
+    ``label_sets`` (``fsdd``: ``speaker``), as seed paper 001's tagger learns sound events, not scenes.
+    None: the task's labels."""
 
     def plan(self, num_classes: int = 10) -> TeacherPlan:
         fusion = {"mode": self.fusion, "heads": int(self.heads), "location": self.location}
-        return TeacherPlan([self.node("auxiliary")], [], reported="auxiliary", fusion=fusion)
+        node = self.node("auxiliary", labels=self.labels)
+        return TeacherPlan([node], [], reported="auxiliary", fusion=fusion)
 
 
 class Peers(TeacherSpec):

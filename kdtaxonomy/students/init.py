@@ -1,7 +1,8 @@
 """Initialisation of the student: from scratch, or from the teacher's parameters (survey Section VI).
 
 * ``from-scratch`` — every submodule that has ``reset_parameters()`` is re-initialised (with a forked RNG
-  seeded by ``seed`` when given, so that the global RNG is left alone); nothing else changes.
+  seeded by ``seed`` when given, so that the global RNG is left alone), except pre-trained parts a module
+  names in ``pretrained_parts`` (a fused auxiliary tagger); nothing else changes.
 * ``teacher-init`` — Hinton et al. 2015 (survey [1]): "by initializing the student with teacher
   parameters, better training is possible". The teacher's ``state_dict`` (parameters and buffers) is
   copied into the student, which must have exactly the same names and shapes; otherwise the error lists
@@ -21,10 +22,24 @@ MAX_LISTED = 5
 """Mismatches listed in the error of :func:`copy_teacher_state`."""
 
 
+PRETRAINED_PARTS = "pretrained_parts"
+"""Attribute of a module naming its submodules that are pre-trained and must never be re-initialised (e.g.
+the fused auxiliary tagger of :class:`~kdtaxonomy.teachers.fusion.FusionStudent`)."""
+
+
 def reset_parameters(module: nn.Module) -> int:
-    """Call ``reset_parameters()`` on every submodule that has it; returns how many did."""
+    """Call ``reset_parameters()`` on every submodule that has it, except inside the pre-trained parts a
+    module names in ``pretrained_parts``; returns how many did."""
+    kept = {
+        id(inner)
+        for sub in module.modules()
+        for name in getattr(sub, PRETRAINED_PARTS, ())
+        for inner in getattr(sub, name).modules()
+    }
     count = 0
     for sub in module.modules():
+        if id(sub) in kept:
+            continue
         reset = getattr(sub, "reset_parameters", None)
         if callable(reset):
             reset()

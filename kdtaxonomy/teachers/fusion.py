@@ -32,6 +32,7 @@ class FusionStudent(nn.Module):
         super().__init__()
         self.base = base
         self.auxiliary = auxiliary.eval().requires_grad_(False)
+        self.pretrained_parts = ("auxiliary",)  # from-scratch re-initialises the student, never the tagger
         self.mode = mode
         base_locs: dict[str, str] = dict(getattr(base, "locations", {}))
         if "embedding" not in base_locs or (mode != "concat" and location not in base_locs):
