@@ -27,6 +27,9 @@ METHOD_CONFIGS: dict[str, tuple[str, str]] = {
     "DIST": ("huang2022-dist", "classification"),
     "Tf-KD": ("yuan2020-tf-kd", "self"),
     "ICKD": ("liu2021-ickd", "classification"),
+    "AB": ("heo2019-activation-boundaries", "main"),
+    "FT": ("kim2018-factor-transfer", "main"),
+    "FSP": ("yim2017-fsp", "main"),
 }
 """Row label of a catalogued method -> (entry id, configuration)."""
 ALONE_ROLES: dict[str, str] = {

@@ -7,6 +7,7 @@ divergences for sequence distillation (:mod:`kdtaxonomy.losses.sequence`: functi
 forms over ``(B, T, V)`` logits with a position mask) are exported too but not registered.
 """
 
+from kdtaxonomy.losses.ab import activation_boundary
 from kdtaxonomy.losses.attention import attention_map, attention_transfer
 from kdtaxonomy.losses.base import DistillationLoss
 from kdtaxonomy.losses.crd import crd_nce
@@ -14,6 +15,8 @@ from kdtaxonomy.losses.dist import dist, dist_parts
 from kdtaxonomy.losses.distribution import mmd
 from kdtaxonomy.losses.dkd import dkd, dkd_parts
 from kdtaxonomy.losses.embedding import cosine_embedding
+from kdtaxonomy.losses.fsp import fsp, fsp_matrix
+from kdtaxonomy.losses.ft import factor_transfer
 from kdtaxonomy.losses.hints import assistant_distillation_loss, assistant_feature_matching, fitnets
 from kdtaxonomy.losses.ickd import icc_matrix, ickd
 from kdtaxonomy.losses.logits import (
@@ -54,6 +57,7 @@ __all__ = [
     "TokenForwardKL",
     "TokenReverseKL",
     "TokenTotalVariation",
+    "activation_boundary",
     "assistant_distillation_loss",
     "assistant_feature_matching",
     "attention_map",
@@ -67,8 +71,11 @@ __all__ = [
     "dkd",
     "dkd_parts",
     "dml",
+    "factor_transfer",
     "fitnets",
     "forward_kl",
+    "fsp",
+    "fsp_matrix",
     "generalized_jsd",
     "hard_label_kd",
     "icc_matrix",

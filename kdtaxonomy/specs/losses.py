@@ -154,6 +154,52 @@ class ICKDSpec(LossSpec):
     term: ClassVar[str | None] = "similarity-matrix"
 
 
+class FSPSpec(LossSpec):
+    """FSP: Yim et al. 2017, "A Gift from Knowledge Distillation: Fast Optimization, Network Minimization and
+    Transfer Learning" (CVPR); flow-of-solution-procedure (Gram) matrices of the student and the teacher."""
+
+    key: ClassVar[str] = "fsp"
+    term: ClassVar[str | None] = "similarity-matrix"
+
+    until_epochs: float | None = Field(default=None, gt=0)
+    """Epochs after which the term is switched off (the paper's two stages: with the transfer's
+    ``hint_epochs`` equal to it, stage 1 trains on the FSP loss alone and stage 2 on the cross-entropy
+    alone); None: the term stays on. Needs the distiller's progress; without it the term is always on."""
+
+
+class ActivationBoundarySpec(LossSpec):
+    """AB: Heo et al. 2019, "Knowledge Transfer via Distillation of Activation Boundaries Formed by Hidden
+    Neurons" (AAAI); the alternative (margin, squared hinge) activation-transfer loss through a connector."""
+
+    key: ClassVar[str] = "activation-boundary"
+    term: ClassVar[str | None] = "deep-features"
+
+    margin: float = Field(default=1.0, gt=0)
+    """Margin mu of the alternative loss (RepDistiller's default: 1)."""
+    until_epochs: float | None = Field(default=None, gt=0)
+    """Epochs after which the term is switched off (AB as initialisation: with the transfer's
+    ``hint_epochs`` equal to it, stage 1 trains on the AB loss alone and stage 2 on the cross-entropy
+    alone); None: the term stays on. Needs the distiller's progress; without it the term is always on."""
+
+
+class FactorTransferSpec(LossSpec):
+    """FT: Kim, Park & Kwak 2018, "Paraphrasing Complex Network: Network Compression via Factor Transfer"
+    (NeurIPS); a teacher-side paraphraser (autoencoder) gives factors that a student-side translator matches."""
+
+    key: ClassVar[str] = "factor-transfer"
+    term: ClassVar[str | None] = "deep-features"
+
+    p: float = Field(default=1.0, ge=1)
+    """Order p of the norm of the difference of the L2-normalised factors (paper: 1)."""
+    factor_rate: float = Field(default=0.5, gt=0)
+    """Paraphrase rate k: the factors have ``max(1, int(k * C_teacher))`` channels (RepDistiller: 0.5)."""
+    paraphraser_epochs: float = Field(default=0.0, ge=0)
+    """Epochs of paraphraser training first: the term returns only the paraphraser's reconstruction loss
+    until then, and afterwards only the FT loss, with the paraphraser frozen (with the transfer's
+    ``hint_epochs`` equal to it, the student is not trained in that phase, as in the paper's separate
+    pre-training). 0: no phase; the reconstruction loss trains the paraphraser beside the FT loss throughout."""
+
+
 class AssistantFeatureMatchingSpec(LossSpec):
     """Assistant feature matching: the feature term of Eq. (5) of seed paper 004 (Ghosh Dastidar et al.,
     teacher -> Conv-LSTM assistant -> CNN student)."""

@@ -47,6 +47,25 @@ CASES: dict[str, Case] = {
     "ickd_1d": (lambda s: L.ickd(s, MAP_T), (rand(3, 4, 5, seed=42, grad=True),)),
     "ickd_2d": (lambda s: L.ickd(s, MAP2_T), (rand(2, 3, 2, 2, seed=43, grad=True),)),
     "icc_matrix": (L.icc_matrix, (rand(2, 3, 4, seed=44, grad=True),)),
+    "fsp_1d": (
+        lambda a, b: L.fsp(a, b, MAP_T, MAP_T[:, :2, :3]),
+        (rand(3, 4, 6, seed=45, grad=True), rand(3, 2, 3, seed=46, grad=True)),
+    ),
+    "fsp_2d": (lambda s: L.fsp(s, s, MAP2_T, MAP2_T), (rand(2, 3, 2, 2, seed=47, grad=True),)),
+    "fsp_matrix": (L.fsp_matrix, (rand(2, 3, 4, seed=48, grad=True), rand(2, 2, 8, seed=49, grad=True))),
+    "activation_boundary_1d": (
+        lambda s: L.activation_boundary(s, MAP_T, 0.7),
+        (rand(3, 4, 6, seed=50, grad=True),),
+    ),
+    "activation_boundary_2d": (
+        lambda s: L.activation_boundary(s, MAP2_T),
+        (rand(2, 3, 3, 4, seed=51, grad=True),),
+    ),
+    "factor_transfer_1d": (lambda s: L.factor_transfer(s, MAP_T), (rand(3, 4, 12, seed=52, grad=True),)),
+    "factor_transfer_2d": (
+        lambda s: L.factor_transfer(s, MAP2_T, 2.0),
+        (rand(2, 3, 3, 4, seed=53, grad=True),),
+    ),
     "tfkd_reg": (lambda s: L.tfkd_reg(s, Y, 0.9, 2.0), (rand(4, 5, seed=42, grad=True),)),
     "fitnets": (lambda s: L.fitnets(s, MAP_T), (rand(3, 4, 6, seed=8, grad=True),)),
     "attention_transfer_1d": (lambda s: L.attention_transfer(s, MAP_T), (rand(3, 2, 9, seed=9, grad=True),)),
