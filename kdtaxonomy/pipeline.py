@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader
 from kdtaxonomy import locations as loc
 from kdtaxonomy.data import ArrayData, as_batch, model_input
 from kdtaxonomy.hooks import OUTPUT, FeatureTap
+from kdtaxonomy.optim import DEFAULT_DELTA
 from kdtaxonomy.registry import load_components
 from kdtaxonomy.schema import ComponentSpec, KnowledgeSpec
 from kdtaxonomy.train import Chance, FitConfig, FitResult, accuracy, fit, loader, wrap_ddp
@@ -194,6 +195,24 @@ class Distiller:
 
     def loss(self, batch: dict[str, Tensor], epoch: int = 0) -> Tensor:
         """The objective of one batch: ``ce_weight * CE + distillation`` (survey Eq. 1)."""
+        criterion = self._prepare(batch, epoch)
+        if self.mutual:
+            return self._mutual_loss(batch, criterion)
+        task, kd = self._parts(batch, criterion)
+        return task if kd is None else task + kd
+
+    def loss_parts(self, batch: dict[str, Tensor], epoch: int = 0) -> tuple[Tensor, Tensor | None]:
+        """The two parts of :meth:`loss`: the task term ``ce_weight * CE`` (as the transfer scales it) and
+        the distillation term (None without knowledge terms), for an optimizer that treats their gradients
+        apart (DOT). Not for mutual learning, whose peers' objectives are summed into one."""
+        if self.mutual:
+            raise ValueError(
+                "the task and distillation parts of mutual learning are not separated (DOT needs them)"
+            )
+        return self._parts(batch, self._prepare(batch, epoch))
+
+    def _prepare(self, batch: dict[str, Tensor], epoch: int) -> Callable[[Tensor, Tensor], Tensor]:
+        """Set the epoch, augment the batch's views in place, and return the task criterion."""
         self.transfer.epoch = epoch
         if self.augment is not None:
             if epoch != self._augment_epoch:
@@ -208,16 +227,19 @@ class Distiller:
                 batch[part] = self.augment(batch[part], self._generator)
         if "row" in batch:
             batch.setdefault("index", batch["row"])
-        criterion = self.construction.criterion() or F.cross_entropy
-        if self.mutual:
-            return self._mutual_loss(batch, criterion)
+        criterion: Callable[[Tensor, Tensor], Tensor] = self.construction.criterion() or F.cross_entropy
+        return criterion
+
+    def _parts(
+        self, batch: dict[str, Tensor], criterion: Callable[[Tensor, Tensor], Tensor]
+    ) -> tuple[Tensor, Tensor | None]:
         s = self.features(self.student, model_input(batch, self.student_view), self.student_locations)
         ce = criterion(s[OUTPUT].float(), batch["y"])
         if not self.terms:
-            return self.ce_weight * ce
+            return self.ce_weight * ce, None
         batch = {**batch, "index": batch.get("row", batch.get("index", torch.zeros(0)))}
         kd = self.transfer.combine(self.terms, s, self.teacher_features(batch), batch)
-        return self.ce_weight * self.transfer.ce_scale() * ce + kd
+        return self.ce_weight * self.transfer.ce_scale() * ce, kd
 
     def _mutual_loss(self, batch: dict[str, Tensor], criterion: Callable[[Tensor, Tensor], Tensor]) -> Tensor:
         peers = [self.student, *self.teachers]
@@ -246,6 +268,7 @@ class Distiller:
         lr: float = 3e-3,
         weight_decay: float = 0.0,
         optimizer: str = "adam",
+        momentum_delta: float = DEFAULT_DELTA,
         max_steps: int | None = None,
         steps: int | None = None,
         schedule: str = "cosine",
@@ -263,6 +286,9 @@ class Distiller:
         The budget is ``steps`` optimizer steps per round (else ``epochs`` epochs), with a cosine (or
         ``constant``) learning-rate schedule; given ``val``, the student is evaluated on it every
         ``eval_every`` steps and the best-on-validation parameters are kept (model selection).
+        ``optimizer`` is ``adam``, ``sgd`` or ``dot`` (the distillation-oriented trainer, which steps the
+        gradients of :meth:`loss_parts` with momenta ``0.9 - momentum_delta`` for the task term and
+        ``0.9 + momentum_delta`` for the distillation term; :mod:`kdtaxonomy.optim`).
         """
         self._seed = seed
         self._augment_epoch = -1
@@ -303,6 +329,7 @@ class Distiller:
                 lr=lr,
                 weight_decay=weight_decay,
                 optimizer=optimizer,
+                momentum_delta=momentum_delta,
                 max_steps=max_steps,
                 schedule=schedule,
                 eval_every=eval_every,
@@ -324,6 +351,7 @@ class Distiller:
                     validate=None if val is None else (lambda: self.evaluate(val)),
                     on_step=self._on_step,
                     chance=None if val is None else Chance.of(val.y),
+                    loss_parts=self.loss_parts,
                 )
             )
         self.student = self.construction.finalize(_unwrap(self.student))

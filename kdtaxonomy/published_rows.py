@@ -30,6 +30,9 @@ METHOD_CONFIGS: dict[str, tuple[str, str]] = {
     "AB": ("heo2019-activation-boundaries", "main"),
     "FT": ("kim2018-factor-transfer", "main"),
     "FSP": ("yim2017-fsp", "main"),
+    "L2": ("zhang2020-pad", "l2"),
+    "PAD-L2": ("zhang2020-pad", "pad-l2"),
+    "KD+DOT": ("zhao2023-dot", "kd-dot"),
 }
 """Row label of a catalogued method -> (entry id, configuration)."""
 ALONE_ROLES: dict[str, str] = {

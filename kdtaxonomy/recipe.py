@@ -14,7 +14,14 @@ import hashlib
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+)
 
 from kdtaxonomy.schema import ComponentSpec, Configuration, DatasetRecipe, Implementation, KnowledgeSpec
 from kdtaxonomy.specs import SpecError, get_spec
@@ -106,8 +113,14 @@ class TrainingSpec(BaseModel):
     """Learning-rate schedule over the budget: cosine decay to 0 per step, or constant."""
     weight_decay: float = Field(default=0.0, ge=0)
     """Weight decay."""
-    optimizer: Literal["adam", "sgd"] = "adam"
-    """Optimizer (Adam; or SGD with momentum 0.9)."""
+    optimizer: Literal["adam", "sgd", "dot"] = "adam"
+    """Optimizer (Adam; SGD with momentum 0.9; or ``dot``, the distillation-oriented trainer of Zhao et al.
+    2023: SGD with one momentum buffer for the gradient of the task loss, momentum ``0.9 - momentum_delta``,
+    and one for the gradient of the distillation loss, momentum ``0.9 + momentum_delta``; a model trained
+    on its labels alone, such as a teacher, is trained with SGD and momentum 0.9 by it)."""
+    momentum_delta: float = Field(default=0.075, ge=0, lt=0.1)
+    """DOT's Delta (``optimizer: dot`` only; default 0.075, mdistiller's ``SOLVER.DOT.DELTA``; 0.9 + Delta
+    must stay below 1). Left out of the recipe's dump, and so of its digest, with any other optimizer."""
     ce_weight: float = Field(default=1.0, ge=0)
     """Weight of the cross-entropy with the ground truth (the survey's phi in Eq. 1)."""
     val_fraction: float = Field(default=0.1, ge=0, lt=1)
@@ -116,6 +129,15 @@ class TrainingSpec(BaseModel):
     """Steps between validation evaluations (and after the last step)."""
     max_steps: int | None = Field(default=None, ge=1)
     """Cap every training at this many optimizer steps (smoke tests)."""
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """The fields, without ``momentum_delta`` unless the optimizer is ``dot`` (the recipes of the other
+        optimizers keep the dump and the digest they had before DOT existed)."""
+        data: dict[str, Any] = handler(self)
+        if self.optimizer != "dot":
+            data.pop("momentum_delta", None)
+        return data
 
 
 class Recipe(BaseModel):

@@ -103,6 +103,7 @@ class Runner:
             lr=t.lr,
             weight_decay=t.weight_decay,
             optimizer=t.optimizer,
+            momentum_delta=t.momentum_delta,
             max_steps=o.max_steps or t.max_steps,
             schedule=t.schedule,
             eval_every=t.eval_every,
@@ -117,8 +118,11 @@ class Runner:
 
     @staticmethod
     def _budget(cfg: FitConfig) -> dict[str, Any]:
-        return {k: getattr(cfg, k) for k in ("epochs", "steps", "batch_size", "lr", "weight_decay",
-                                             "optimizer", "max_steps", "schedule", "eval_every", "seed")}  # fmt: skip
+        budget = {k: getattr(cfg, k) for k in ("epochs", "steps", "batch_size", "lr", "weight_decay",
+                                               "optimizer", "max_steps", "schedule", "eval_every", "seed")}  # fmt: skip
+        if cfg.optimizer == "dot":  # only then: the cache keys of every other recipe stay as they were
+            budget["momentum_delta"] = cfg.momentum_delta
+        return budget
 
     def _cached(self, key: str, model: nn.Module, train: Any) -> nn.Module:
         """Load the model cached under ``key``, or train and cache it (one process at a time per key)."""

@@ -67,6 +67,7 @@ def fit_distiller(
         lr=cfg.lr,
         weight_decay=cfg.weight_decay,
         optimizer=cfg.optimizer,
+        momentum_delta=cfg.momentum_delta,
         max_steps=cfg.max_steps,
         schedule=cfg.schedule,
         val=val,

@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from kdtaxonomy.data import ArrayData, ArrayDataset, model_input
 from kdtaxonomy.interrupt import Interrupted, stop_requests
+from kdtaxonomy.optim import DEFAULT_DELTA, DistillationOrientedTrainer, dot_step
 from kdtaxonomy.yamlio import atomic_writer
 
 
@@ -75,6 +76,9 @@ class FitConfig:
     lr: float = 3e-3
     weight_decay: float = 0.0
     optimizer: str = "adam"
+    """``adam``, ``sgd`` (momentum 0.9) or ``dot`` (:class:`kdtaxonomy.optim.DistillationOrientedTrainer`)."""
+    momentum_delta: float = DEFAULT_DELTA
+    """DOT's Delta: momenta 0.9 - Delta (task loss) and 0.9 + Delta (distillation loss); ``dot`` only."""
     max_steps: int | None = None
     """A cap on the budget (smoke tests); the schedule then spans the capped budget."""
     schedule: str = "cosine"
@@ -194,6 +198,10 @@ class _RowDataset(ArrayDataset):
 
 
 def _make_optimizer(params: list[nn.Parameter], cfg: FitConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "dot":
+        return DistillationOrientedTrainer(
+            params, lr=cfg.lr, momentum=0.9, delta=cfg.momentum_delta, weight_decay=cfg.weight_decay
+        )
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
     return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -249,6 +257,7 @@ def fit(
     validate: Callable[[], float] | None = None,
     on_step: Callable[[int, int], None] | None = None,
     chance: Chance | None = None,
+    loss_parts: Callable[[dict[str, Tensor], int], tuple[Tensor, Tensor | None]] | None = None,
 ) -> FitResult:
     """Train the parameters of ``trainable`` that require grad with ``loss_fn(batch, epoch)``.
 
@@ -263,6 +272,8 @@ def fit(
     With ``chance`` (the validation split's chance level), a model trained for at least
     :data:`MIN_JUDGED_STEPS` steps whose best validation accuracy is indistinguishable from chance and whose
     loss did not fall (:meth:`Chance.diverged`) raises :class:`TrainingError` too: never used or cached.
+    Under ``dot`` the ``loss_parts(batch, epoch)`` (task, distillation or None) are back-propagated apart
+    (:func:`kdtaxonomy.optim.dot_step`; no ``loss_parts``: all is task loss, i.e. SGD with momentum 0.9).
     """
     if cfg.device.type == "cuda":
         trainable.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # 4-D weights only
@@ -276,6 +287,9 @@ def fit(
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     use_scaler = cfg.amp and cfg.device.type == "cuda" and not torch.cuda.is_bf16_supported()
     scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
+    dot = cfg.optimizer == "dot"
+    if dot and (is_distributed() or use_scaler):
+        raise TrainingError(f"{cfg.label}: DOT needs one process and no fp16 loss scaling (torchrun, --amp)")
     start, steps, losses = 0, 0, []
     first_loss = math.nan
     skip, partial, rng = 0, (0.0, 0), None  # a checkpoint written mid-epoch (on Ctrl-C) resumes mid-epoch
@@ -342,8 +356,13 @@ def fit(
                 batch = _to(raw, cfg.device)
                 if on_step is not None:
                     on_step(steps, per_epoch)
+                parts: tuple[Tensor, Tensor | None] | None = None
                 with amp_context(cfg.device, cfg.amp):
-                    loss = loss_fn(batch, epoch)
+                    if dot:
+                        parts = loss_parts(batch, epoch) if loss_parts else (loss_fn(batch, epoch), None)
+                        loss = parts[0] if parts[1] is None else parts[0] + parts[1]
+                    else:
+                        loss = loss_fn(batch, epoch)
                 if not torch.isfinite(loss.detach()).item():
                     where = (
                         f"; the last good checkpoint is kept at {cfg.checkpoint}" if cfg.checkpoint else ""
@@ -352,10 +371,13 @@ def fit(
                         f"{cfg.label}: the loss became {loss.item()} at epoch {epoch + 1}, step {steps + 1}"
                         f"{where}. Lower the learning rate or the loss weights."
                     )
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()  # type: ignore[no-untyped-call]
-                scaler.step(optimizer)
-                scaler.update()
+                if parts is not None:
+                    dot_step(optimizer, *parts)
+                else:
+                    optimizer.zero_grad(set_to_none=True)
+                    scaler.scale(loss).backward()  # type: ignore[no-untyped-call]
+                    scaler.step(optimizer)
+                    scaler.update()
                 scheduler.step()
                 if after_step is not None:
                     after_step()

@@ -28,6 +28,7 @@ from kdtaxonomy.losses.logits import (
     weighted_kd,
 )
 from kdtaxonomy.losses.nst import nst
+from kdtaxonomy.losses.pad import feature_l2, pad_l2
 from kdtaxonomy.losses.pkt import pkt
 from kdtaxonomy.losses.relational import rkd_angle, rkd_area, rkd_distance
 from kdtaxonomy.losses.sequence import (
@@ -72,6 +73,7 @@ __all__ = [
     "dkd_parts",
     "dml",
     "factor_transfer",
+    "feature_l2",
     "fitnets",
     "forward_kl",
     "fsp",
@@ -84,6 +86,7 @@ __all__ = [
     "mmd",
     "multi_teacher_kd",
     "nst",
+    "pad_l2",
     "pkt",
     "reverse_kl",
     "rkd_angle",

@@ -11,9 +11,9 @@ teacher's neuron is active and below ``-mu`` where it is not.
 from __future__ import annotations
 
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from kdtaxonomy.losses.base import DistillationLoss, match_spatial, require_shapes, teacher
+from kdtaxonomy.losses.base import StagedLoss, connector, match_spatial, require_shapes, teacher
 from kdtaxonomy.registry import register
 from kdtaxonomy.specs.losses import ActivationBoundarySpec
 
@@ -37,7 +37,7 @@ def activation_boundary(s_connected: Tensor, t_feat: Tensor, margin: float = 1.0
 
 
 @register(spec=ActivationBoundarySpec, needs=(), inputs="features")
-class ActivationBoundary(DistillationLoss):
+class ActivationBoundary(StagedLoss):
     """AB (Heo et al. 2019) with the trainable connector owned by the module: a 1x1 convolution and batch
     normalisation from the student's to the teacher's channels (always present; RepDistiller skips it where
     the shapes agree). Maps only (1-D or 2-D); where the spatial sizes differ, the larger map is
@@ -50,30 +50,10 @@ class ActivationBoundary(DistillationLoss):
 
     params_model = ActivationBoundarySpec
     config: ActivationBoundarySpec
-    progress: float | None = None
 
     def build(self) -> None:
         require_shapes(self)
-        s_shape, t_shape = self.s_shape, self.t_shape
-        if len(s_shape) != len(t_shape) or len(t_shape) not in (2, 3):
-            raise ValueError(f"AB needs two 1-D or two 2-D feature maps, got shapes {s_shape} and {t_shape}")
-        c_in, c_out = s_shape[0], t_shape[0]
-        if len(t_shape) == 2:
-            conv: nn.Module = nn.Conv1d(c_in, c_out, kernel_size=1, bias=False)
-            norm: nn.Module = nn.BatchNorm1d(c_out)
-        else:
-            conv = nn.Conv2d(c_in, c_out, kernel_size=1, bias=False)
-            norm = nn.BatchNorm2d(c_out)
-        self.connector = nn.Sequential(conv, norm)
-
-    def set_progress(self, epochs: float) -> None:
-        """Epochs of training elapsed at the end of the coming step (fractional)."""
-        self.progress = float(epochs)
-
-    def active(self) -> bool:
-        """Whether the term is on: no ``until_epochs``, no progress known, or progress within it."""
-        until = self.config.until_epochs
-        return until is None or self.progress is None or self.progress <= until
+        self.connector = connector(self.s_shape, self.t_shape, "AB")
 
     def forward(
         self,

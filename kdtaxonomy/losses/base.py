@@ -157,3 +157,30 @@ def conv1x1(c_in: int, c_out: int, dims: int) -> nn.Module:
     if dims == 2:
         return nn.Conv2d(c_in, c_out, kernel_size=1)
     raise ValueError(f"unsupported map dimensionality {dims}")
+
+
+def connector(s_shape: Shape, t_shape: Shape, name: str) -> nn.Module:
+    """A trainable 1x1 convolution without bias followed by batch normalisation, from the student's channels
+    to the teacher's, for two 1-D or two 2-D feature maps (AB's connector; FSP's where channels differ)."""
+    if len(s_shape) != len(t_shape) or len(t_shape) not in (2, 3):
+        raise ValueError(f"{name} needs two 1-D or two 2-D feature maps, got shapes {s_shape} and {t_shape}")
+    c_in, c_out = s_shape[0], t_shape[0]
+    if len(t_shape) == 2:
+        return nn.Sequential(nn.Conv1d(c_in, c_out, kernel_size=1, bias=False), nn.BatchNorm1d(c_out))
+    return nn.Sequential(nn.Conv2d(c_in, c_out, kernel_size=1, bias=False), nn.BatchNorm2d(c_out))
+
+
+class StagedLoss(DistillationLoss):
+    """A term switched on or off by the distiller's progress (epochs elapsed at the end of the coming step):
+    with ``until_epochs`` in its parameters it is on up to that epoch (the first of two training stages)."""
+
+    progress: float | None = None
+
+    def set_progress(self, epochs: float) -> None:
+        """Epochs of training elapsed at the end of the coming step (fractional)."""
+        self.progress = float(epochs)
+
+    def active(self) -> bool:
+        """Whether the term is on: no ``until_epochs``, no progress known, or progress within it."""
+        until = getattr(self.config, "until_epochs", None)
+        return until is None or self.progress is None or self.progress <= until

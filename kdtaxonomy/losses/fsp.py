@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from kdtaxonomy.losses.base import DistillationLoss, match_spatial, require_shapes, teacher
+from kdtaxonomy.losses.base import StagedLoss, connector, match_spatial, require_shapes, teacher
 from kdtaxonomy.registry import register
 from kdtaxonomy.specs.losses import FSPSpec
 
@@ -54,7 +54,7 @@ def fsp(s_first: Tensor, s_second: Tensor, t_first: Tensor, t_second: Tensor) ->
 
 
 @register(spec=FSPSpec, needs=(), inputs="features")
-class FSP(DistillationLoss):
+class FSP(StagedLoss):
     """FSP (Yim et al. 2017) in the registry's interface, which passes one map per side: both maps of the FSP
     matrix are the map at the term's location, ``G = F F^T / N`` (the layer's flow with itself; maps only,
     1-D or 2-D), matched as in Eq. (2). The two-layer form of the paper is :func:`fsp`.
@@ -66,32 +66,12 @@ class FSP(DistillationLoss):
 
     params_model = FSPSpec
     config: FSPSpec
-    progress: float | None = None
 
     def build(self) -> None:
         require_shapes(self)
-        s_shape, t_shape = self.s_shape, self.t_shape
-        if len(s_shape) != len(t_shape) or len(t_shape) not in (2, 3):
-            raise ValueError(f"FSP needs two 1-D or two 2-D feature maps, got shapes {s_shape} and {t_shape}")
-        c_in, c_out = s_shape[0], t_shape[0]
-        self.connector: nn.Module = nn.Identity()
-        if c_in != c_out:
-            if len(t_shape) == 2:
-                conv: nn.Module = nn.Conv1d(c_in, c_out, kernel_size=1, bias=False)
-                norm: nn.Module = nn.BatchNorm1d(c_out)
-            else:
-                conv = nn.Conv2d(c_in, c_out, kernel_size=1, bias=False)
-                norm = nn.BatchNorm2d(c_out)
-            self.connector = nn.Sequential(conv, norm)
-
-    def set_progress(self, epochs: float) -> None:
-        """Epochs of training elapsed at the end of the coming step (fractional)."""
-        self.progress = float(epochs)
-
-    def active(self) -> bool:
-        """Whether the term is on: no ``until_epochs``, no progress known, or progress within it."""
-        until = self.config.until_epochs
-        return until is None or self.progress is None or self.progress <= until
+        self.connector: nn.Module = connector(self.s_shape, self.t_shape, "FSP")
+        if self.s_shape[0] == self.t_shape[0]:
+            self.connector = nn.Identity()
 
     def forward(
         self,

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from kdtaxonomy.losses.base import DistillationLoss, require_shapes, teacher
+from kdtaxonomy.losses.base import DistillationLoss, connector, require_shapes, teacher
 from kdtaxonomy.registry import register
 from kdtaxonomy.specs.losses import ICKDSpec
 
@@ -56,19 +56,7 @@ class ICKD(DistillationLoss):
 
     def build(self) -> None:
         require_shapes(self)
-        s_shape, t_shape = self.s_shape, self.t_shape
-        if len(s_shape) != len(t_shape) or len(t_shape) not in (2, 3):
-            raise ValueError(
-                f"ICKD needs two 1-D or two 2-D feature maps, got shapes {s_shape} and {t_shape}"
-            )
-        c_in, c_out = s_shape[0], t_shape[0]
-        if len(t_shape) == 2:
-            conv: nn.Module = nn.Conv1d(c_in, c_out, kernel_size=1, bias=False)
-            norm: nn.Module = nn.BatchNorm1d(c_out)
-        else:
-            conv = nn.Conv2d(c_in, c_out, kernel_size=1, bias=False)
-            norm = nn.BatchNorm2d(c_out)
-        self.embed = nn.Sequential(conv, norm)
+        self.embed = connector(self.s_shape, self.t_shape, "ICKD")
 
     def forward(
         self,

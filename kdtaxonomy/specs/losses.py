@@ -200,6 +200,35 @@ class FactorTransferSpec(LossSpec):
     pre-training). 0: no phase; the reconstruction loss trains the paraphraser beside the FT loss throughout."""
 
 
+class FeatureL2Spec(LossSpec):
+    """Feature L2: the plain L2 feature-distillation baseline of Zhang et al. 2020, "Prime-Aware Adaptive
+    Distillation" (ECCV), torchdistill's ``L2``: the mean squared error between the student's and the
+    teacher's feature vectors."""
+
+    key: ClassVar[str] = "feature-l2"
+    term: ClassVar[str | None] = "deep-features"
+
+    until_epochs: float | None = Field(default=None, gt=0)
+    """Epochs after which the term is switched off (the first of PAD-L2's two stages, with ``pad-l2``'s
+    ``from_epochs`` equal to it); None: the term stays on. Needs the distiller's progress; without it the
+    term is always on."""
+
+
+class PADL2Spec(LossSpec):
+    """PAD-L2: Zhang et al. 2020, "Prime-Aware Adaptive Distillation" (ECCV); the feature L2 term weighted
+    by a learned per-sample, per-feature uncertainty of the student, with its log-variance regulariser."""
+
+    key: ClassVar[str] = "pad-l2"
+    term: ClassVar[str | None] = "deep-features"
+
+    eps: float = Field(default=1e-6, gt=0)
+    """Added to the variance in the denominator (torchdistill's ``eps``)."""
+    from_epochs: float | None = Field(default=None, gt=0)
+    """Epochs before which the term is off (0), then on: PAD-L2's second stage, after a ``feature-l2``
+    stage with ``until_epochs`` equal to it (torchdistill trains L2 first, then PAD-L2 from that student);
+    None: on throughout. Needs the distiller's progress; without it the term is always on."""
+
+
 class AssistantFeatureMatchingSpec(LossSpec):
     """Assistant feature matching: the feature term of Eq. (5) of seed paper 004 (Ghosh Dastidar et al.,
     teacher -> Conv-LSTM assistant -> CNN student)."""

@@ -66,6 +66,15 @@ CASES: dict[str, Case] = {
         lambda s: L.factor_transfer(s, MAP2_T, 2.0),
         (rand(2, 3, 3, 4, seed=53, grad=True),),
     ),
+    "feature_l2": (lambda s: L.feature_l2(s, EMB_T), (rand(5, 6, seed=54, grad=True),)),
+    "pad_l2": (
+        lambda s, v: L.pad_l2(s, EMB_T, v, 1e-3),
+        (rand(5, 6, seed=55, grad=True), rand(5, 6, seed=56, grad=True)),
+    ),
+    "pad_l2_1d": (
+        lambda s: L.pad_l2(s, MAP_T, 0.5 * MAP_T.flip(0), 0.1),
+        (rand(3, 4, 6, seed=57, grad=True),),
+    ),
     "tfkd_reg": (lambda s: L.tfkd_reg(s, Y, 0.9, 2.0), (rand(4, 5, seed=42, grad=True),)),
     "fitnets": (lambda s: L.fitnets(s, MAP_T), (rand(3, 4, 6, seed=8, grad=True),)),
     "attention_transfer_1d": (lambda s: L.attention_transfer(s, MAP_T), (rand(3, 2, 9, seed=9, grad=True),)),

@@ -41,7 +41,7 @@ NEEDS: dict[str, Callable[[torch.Generator], Tensor]] = {
     "targets": lambda g: torch.randint(0, K, (B,), generator=g),
     "indices": lambda g: torch.randperm(N, generator=g)[:B],
 }
-TRAINABLE = {"fitnets", "vid", "crd", "ickd", "activation-boundary", "factor-transfer"}
+TRAINABLE = {"fitnets", "vid", "crd", "ickd", "activation-boundary", "factor-transfer", "pad-l2"}
 
 
 def cases() -> list[Any]:
