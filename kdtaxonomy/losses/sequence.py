@@ -110,21 +110,9 @@ def _flatten(s_logits: Tensor, t_logits: Tensor, mask: Tensor | None) -> tuple[T
 
 
 def _chunk_sum(
-    s: Tensor,
-    t: Tensor,
-    rows: Tensor | None,
-    start: int,
-    stop: int,
-    div: RowDivergence,
-    temperature: float,
-    dtype: torch.dtype,
+    s_rows: Tensor, t_rows: Tensor, div: RowDivergence, temperature: float, dtype: torch.dtype
 ) -> Tensor:
-    """Sum of the per-row divergences of rows ``start:stop`` (of ``rows`` if given, else of ``s``/``t``)."""
-    if rows is None:
-        s_rows, t_rows = s[start:stop], t[start:stop]
-    else:
-        idx = rows[start:stop]
-        s_rows, t_rows = s.index_select(0, idx), t.index_select(0, idx)
+    """Sum of the per-row divergences of one chunk of rows."""
     s_rows, t_rows = s_rows.to(dtype), t_rows.to(dtype)
     if temperature != 1.0:
         s_rows, t_rows = s_rows / temperature, t_rows / temperature
@@ -150,15 +138,18 @@ def _token_mean(
         return s[:0].to(dtype).sum()  # exactly 0, connected to the student (zero gradient)
     size = chunk_size if chunk_size is not None else max(1, CHUNK_ELEMENTS // s.shape[1])
     grad = torch.is_grad_enabled() and s.requires_grad
+    if rows is not None:  # gathered once: the chunks below are views, whose backward is one concatenation
+        s, t = s.index_select(0, rows), t.index_select(0, rows)
     total = s.new_zeros((), dtype=dtype)
-    for start in range(0, n, size):
-        stop = min(start + size, n)
+    # split outside the checkpoints: slicing the whole tensor inside one would allocate a full-size
+    # gradient per chunk in the backward pass (work quadratic in the positions)
+    for s_rows, t_rows in zip(torch.split(s, size), torch.split(t, size), strict=True):
         if grad and size < n:
             part: Tensor = checkpoint(
-                _chunk_sum, s, t, rows, start, stop, div, temperature, dtype, use_reentrant=False
+                _chunk_sum, s_rows, t_rows, div, temperature, dtype, use_reentrant=False
             )
         else:
-            part = _chunk_sum(s, t, rows, start, stop, div, temperature, dtype)
+            part = _chunk_sum(s_rows, t_rows, div, temperature, dtype)
         total = total + part
     value = total / n
     return value * (temperature * temperature) if scale_by_t2 else value
