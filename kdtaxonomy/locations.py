@@ -10,7 +10,9 @@ unambiguous:
   head), read with a forward pre-hook.
 
 A path ``"fc:input"`` reads the input of module ``fc`` rather than its output. Every other location must be
-given. Unknown module paths, missing locations and misspelt location names are ``ValueError`` at once.
+given; each name of a term that reads several maps (``block1&block2``, :mod:`kdtaxonomy.location_names`)
+is resolved on its own. Unknown module paths, missing locations and misspelt location names are
+``ValueError`` at once.
 :func:`check_sources` refuses too few teachers for a catalogued method's teacher topology, and
 :func:`with_indices` gives sample indices to a user's ``DataLoader`` for terms that need them (CRD).
 """
@@ -29,10 +31,12 @@ from torch.utils.data.dataloader import default_collate
 
 from kdtaxonomy.data import as_batch, model_input
 from kdtaxonomy.hooks import INPUT, OUTPUT, module_path
+from kdtaxonomy.location_names import SEPARATOR, location_problem, names
 from kdtaxonomy.train import amp_context
 
 if TYPE_CHECKING:
     from kdtaxonomy.recipe import Recipe
+    from kdtaxonomy.registry import Registry
     from kdtaxonomy.schema import KnowledgeSpec
 
 EMBEDDING = "embedding"
@@ -57,12 +61,24 @@ class Found:
 
 
 def needed_locations(knowledge: Iterable[KnowledgeSpec], side: int) -> list[str]:
-    """Location names the terms read on the student (``side=0``) or the sources (``side=1``)."""
-    names = set()
+    """Location names the terms read on the student (``side=0``) or the sources (``side=1``); each name of
+    a multi-map location ``a&b`` is listed."""
+    found: set[str] = set()
     for spec in knowledge:
-        student, _, teacher = (spec.location or OUTPUT).partition(":")
-        names.add((student, teacher or student)[side])
-    return sorted(names - {OUTPUT})
+        found.update(names(spec.location, side))
+    return sorted(found - {OUTPUT})
+
+
+def check_terms(knowledge: Iterable[KnowledgeSpec], registry: Registry) -> None:
+    """A ``ValueError`` for a multi-map location (``a&b``) that is malformed or more maps than the term's
+    loss takes (:attr:`kdtaxonomy.specs.losses.LossSpec.maps`)."""
+    for spec in knowledge:
+        if SEPARATOR not in (spec.location or OUTPUT):
+            continue
+        maps = getattr(registry.get("loss", spec.component).params, "maps", (1, 1))
+        problem = location_problem(spec.location, maps)
+        if problem:
+            raise ValueError(f"knowledge term {spec.component!r}: {problem}")
 
 
 def _modules_listing(modules: Sequence[str], limit: int = 24) -> str:

@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader
 from kdtaxonomy import locations as loc
 from kdtaxonomy.data import ArrayData, as_batch, model_input
 from kdtaxonomy.hooks import OUTPUT, FeatureTap
+from kdtaxonomy.location_names import SEPARATOR, side_names, split_location
 from kdtaxonomy.optim import DEFAULT_DELTA
 from kdtaxonomy.registry import load_components
 from kdtaxonomy.schema import ComponentSpec, KnowledgeSpec
@@ -37,12 +38,6 @@ def build_component(kind: str, spec: ComponentSpec) -> Any:
     """Instantiate a registered class component (prep, student, transfer) from its spec."""
     component = load_components().get(kind, spec.component)
     return component.obj(component.validate_params(spec.params))
-
-
-def split_location(location: str | None) -> tuple[str, str]:
-    """``"embedding"`` -> (embedding, embedding); ``"embedding:lstm"`` -> student and teacher locations."""
-    student, _, teacher = (location or OUTPUT).partition(":")
-    return student, teacher or student
 
 
 class Distiller:
@@ -89,6 +84,7 @@ class Distiller:
         elif self.teachers:
             reference = nn.ModuleList(self.teachers)
         self.student = self.construction.prepare(student, reference).to(self.device)
+        loc.check_terms(self.knowledge, registry)
         self.roles, self.found = loc.resolve_all(
             self.student, self.teachers, layers, self.knowledge, self.mutual
         )
@@ -174,8 +170,8 @@ class Distiller:
             component = self._registry.get("loss", spec.component)
             location, t_location = split_location(spec.location)
             module = component.obj(
-                s_shape=tuple(s[location].shape[1:]),
-                t_shape=tuple(ts[0][t_location].shape[1:]) if ts else (),
+                s_shape=_shapes(s, location),
+                t_shape=_shapes(ts[0], t_location) if ts else (),
                 num_samples=num_samples,
                 num_classes=num_classes,
                 **component.validate_params(spec.params).model_dump(),
@@ -412,6 +408,13 @@ class Distiller:
             construction=type(self.construction).__name__,
             metrics={**self.metrics, **(metrics or {})},
         )
+
+
+def _shapes(features: Features, location: str) -> tuple[Any, ...]:
+    """Per-sample shape of the map at ``location``; for a multi-map side ``a&b``, the tuple of its shapes."""
+    if SEPARATOR not in location:
+        return tuple(features[location].shape[1:])
+    return tuple(tuple(features[name].shape[1:]) for name in side_names(location))
 
 
 def _unwrap(model: nn.Module) -> nn.Module:

@@ -33,6 +33,8 @@ METHOD_CONFIGS: dict[str, tuple[str, str]] = {
     "L2": ("zhang2020-pad", "l2"),
     "PAD-L2": ("zhang2020-pad", "pad-l2"),
     "KD+DOT": ("zhao2023-dot", "kd-dot"),
+    "SRD": ("miles2024-srd", "classification"),
+    "KR": ("chen2021-knowledge-review", "classification"),
 }
 """Row label of a catalogued method -> (entry id, configuration)."""
 ALONE_ROLES: dict[str, str] = {

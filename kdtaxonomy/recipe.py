@@ -23,6 +23,7 @@ from pydantic import (
     model_serializer,
 )
 
+from kdtaxonomy.location_names import location_problem
 from kdtaxonomy.schema import ComponentSpec, Configuration, DatasetRecipe, Implementation, KnowledgeSpec
 from kdtaxonomy.specs import SpecError, get_spec
 
@@ -288,13 +289,18 @@ def _check_component(kind: str, spec: ComponentSpec, where: str) -> None:
 
 
 def validate_recipe(recipe: Recipe) -> None:
-    """Check every component and its parameters against the specs; raise :class:`RecipeError`."""
+    """Check every component and its parameters against the specs, and each term's location syntax against
+    the maps its loss takes (:func:`kdtaxonomy.location_names.location_problem`); raise :class:`RecipeError`."""
     _check_component("dataset", recipe.dataset, "dataset")
     for i, prep in enumerate(recipe.data_preparation):
         _check_component("prep", prep, f"data_preparation.{i}")
     _check_component("teacher", recipe.teacher, "teacher")
     for i, term in enumerate(recipe.knowledge):
         _check_component("loss", term, f"knowledge.{i}")
+        maps = getattr(get_spec("loss", term.component), "maps", (1, 1))
+        problem = location_problem(term.location, maps)
+        if problem:
+            raise RecipeError(f"knowledge.{i}.location: {problem}")
     _check_component("transfer", recipe.transfer, "transfer")
     _check_component("model", recipe.student_model, "student_model")
     _check_component("student", recipe.student, "student")

@@ -25,7 +25,8 @@ class KnowledgeSpec(ComponentSpec):
     location: str | None = None
     """Where the term reads (default ``output``): ``output`` (the logits), ``embedding`` (the input of the
     classifier head) or a named block (``block1``, ``block2``, ... of registry models; on your own models
-    mapped by ``instantiate(layers=...)``); ``student:teacher`` when the two sides differ."""
+    mapped by ``instantiate(layers=...)``); ``student:teacher`` when the two sides differ; ``a&b`` (per
+    side) for a loss that reads several maps of each model, e.g. FSP's ``block1&block2``."""
     weight: Annotated[float, Field(ge=0)] = 1.0
     """Weight of this term in the total loss."""
 

@@ -10,13 +10,17 @@ from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
+from kdtaxonomy.location_names import map_pairs
+
 if TYPE_CHECKING:
     from kdtaxonomy.recipe import Recipe
 
 
 def _spec_labels(specs: Iterable[Any]) -> tuple[list[str], list[str]]:
+    """``component@location`` per term, and every map read (``block1&block2`` lists both, see
+    :func:`kdtaxonomy.location_names.map_pairs`)."""
     knowledge = [f"{k.component}@{k.location or 'output'}" for k in specs]
-    locations = sorted({str(k.location or "output") for k in specs})
+    locations = sorted({pair for k in specs for pair in map_pairs(k.location)})
     return knowledge, locations
 
 
@@ -24,7 +28,8 @@ def topology(recipe: Recipe, num_classes: int = 10) -> nx.DiGraph:
     """The teacher-assistant-student graph of a recipe (from its teacher setup's torch-free plan).
 
     Nodes carry ``role`` (teacher, assistant, generation, peer, student), ``model`` and ``size``; edges carry
-    ``kind`` (distils, mutual, fusion, combined), ``knowledge`` (``component@location``) and ``locations``.
+    ``kind`` (distils, mutual, fusion, combined), ``knowledge`` (``component@location``) and ``locations`` (each
+    map read, ``student:teacher`` where the two names differ).
     """
     from kdtaxonomy.schema import KnowledgeSpec
     from kdtaxonomy.specs import get_spec

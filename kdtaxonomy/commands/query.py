@@ -252,6 +252,16 @@ READS = {
 """What a loss reads, by its registered ``inputs`` (shown by ``kdtax registry``)."""
 
 
+def reads(inputs: str, maps: tuple[int, int | None]) -> str:
+    """What a loss reads: :data:`READS` of its ``inputs``, with the multi-map locations its spec allows."""
+    one = READS.get(inputs, "")
+    fewest, most = maps
+    if most == 1:
+        return one
+    several = "a pair (block1&block2)" if most == 2 else "several maps (block1&block2&...)"
+    return f"{one}, or {several}" if fewest <= 1 else f"{several[0].upper()}{several[1:]}"
+
+
 def registry_command(
     kind: Annotated[
         str | None,
@@ -277,7 +287,9 @@ def registry_command(
                 f"{n}=(required)" if f.is_required() else f"{n}={f.default!r}"
                 for n, f in c.params.model_fields.items()
             ),
-            "reads": READS.get(str(c.extra.get("inputs", "")), "") if c.kind == "loss" else "",
+            "reads": reads(str(c.extra.get("inputs", "")), getattr(c.params, "maps", (1, 1)))
+            if c.kind == "loss"
+            else "",
             "summary": c.summary,
         }
         for c in components

@@ -31,6 +31,7 @@ from kdtaxonomy.losses.nst import nst
 from kdtaxonomy.losses.pad import feature_l2, pad_l2
 from kdtaxonomy.losses.pkt import pkt
 from kdtaxonomy.losses.relational import rkd_angle, rkd_area, rkd_distance
+from kdtaxonomy.losses.review import hcl
 from kdtaxonomy.losses.sequence import (
     GeneralizedJSD,
     SkewKL,
@@ -47,6 +48,7 @@ from kdtaxonomy.losses.sequence import (
     total_variation,
 )
 from kdtaxonomy.losses.similarity import correlation_congruence, similarity_preserving
+from kdtaxonomy.losses.srd import batch_standardize, srd
 from kdtaxonomy.losses.tfkd import tfkd_reg, tfkd_virtual_teacher
 from kdtaxonomy.losses.vid import vid
 
@@ -63,6 +65,7 @@ __all__ = [
     "assistant_feature_matching",
     "attention_map",
     "attention_transfer",
+    "batch_standardize",
     "conditional_kd",
     "correlation_congruence",
     "cosine_embedding",
@@ -80,6 +83,7 @@ __all__ = [
     "fsp_matrix",
     "generalized_jsd",
     "hard_label_kd",
+    "hcl",
     "icc_matrix",
     "ickd",
     "mask_from_labels",
@@ -96,6 +100,7 @@ __all__ = [
     "skew_kl",
     "skew_reverse_kl",
     "soft_label_kd",
+    "srd",
     "tfkd_reg",
     "tfkd_virtual_teacher",
     "total_variation",

@@ -5,14 +5,17 @@ Every registered loss module follows one interface (used by the training pipelin
     loss = cls(s_shape=(C, H, W), t_shape=(C2, H2, W2), num_samples=N, num_classes=K, **params)
     value = loss(s, t, targets=y, indices=idx)  # scalar tensor
 
-``s_shape``/``t_shape`` are per-sample shapes (no batch dimension). The teacher tensor is detached.
+``s_shape``/``t_shape`` are per-sample shapes (no batch dimension). The teacher tensor is detached. A term
+reading several maps per model (location ``a&b``, a loss whose spec allows it) gets a tuple of tensors per
+side, and tuples of shapes: ``s_shape=((C1, L1), (C2, L2))``, stored in ``s_shapes`` (``s_shape`` is then
+empty); for one map ``s_shapes == (s_shape,)``.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import torch
 import torch.nn.functional as F
@@ -22,6 +25,8 @@ from torch import Tensor, nn
 from kdtaxonomy.registry import NoParams
 
 Shape = tuple[int, ...]
+Maps = Tensor | tuple[Tensor, ...]
+"""A term's input from one model: one tensor, or the tuple of the maps of a location ``a&b``."""
 
 TINY = 1e-30
 """Floor of normalising means (guards the division when all relations of a batch are 0)."""
@@ -35,15 +40,17 @@ class DistillationLoss(nn.Module):
     def __init__(
         self,
         *,
-        s_shape: Sequence[int] = (),
-        t_shape: Sequence[int] = (),
+        s_shape: Sequence[int] | Sequence[Sequence[int]] = (),
+        t_shape: Sequence[int] | Sequence[Sequence[int]] = (),
         num_samples: int = 0,
         num_classes: int = 0,
         **params: Any,
     ) -> None:
         super().__init__()
-        self.s_shape: Shape = tuple(int(d) for d in s_shape)
-        self.t_shape: Shape = tuple(int(d) for d in t_shape)
+        self.s_shapes: tuple[Shape, ...] = shapes(s_shape)
+        self.t_shapes: tuple[Shape, ...] = shapes(t_shape)
+        self.s_shape: Shape = self.s_shapes[0] if len(self.s_shapes) == 1 else ()
+        self.t_shape: Shape = self.t_shapes[0] if len(self.t_shapes) == 1 else ()
         self.num_samples = int(num_samples)
         self.num_classes = int(num_classes)
         self.config: BaseModel = self.params_model.model_validate(params)
@@ -63,7 +70,18 @@ class DistillationLoss(nn.Module):
         raise NotImplementedError
 
     def extra_repr(self) -> str:
-        return f"s_shape={self.s_shape}, t_shape={self.t_shape}, {self.config!r}"
+        s = self.s_shape if len(self.s_shapes) <= 1 else self.s_shapes
+        t = self.t_shape if len(self.t_shapes) <= 1 else self.t_shapes
+        return f"s_shape={s}, t_shape={t}, {self.config!r}"
+
+
+def shapes(shape: Sequence[int] | Sequence[Sequence[int]]) -> tuple[Shape, ...]:
+    """``(C, L)`` -> ``((C, L),)``; ``((C1, L1), (C2, L2))`` -> itself (as ints); ``()`` -> ``()``."""
+    if not shape:
+        return ()
+    if all(isinstance(d, Sequence) for d in shape):
+        return tuple(tuple(int(d) for d in part) for part in cast(Sequence[Sequence[int]], shape))
+    return (tuple(int(d) for d in cast(Sequence[int], shape)),)
 
 
 def teacher(t: Tensor | list[Tensor]) -> Tensor:
@@ -73,6 +91,18 @@ def teacher(t: Tensor | list[Tensor]) -> Tensor:
             raise TypeError(f"this loss takes one teacher tensor, got a list of {len(t)}")
         t = t[0]
     return t.detach()
+
+
+def teacher_maps(t: Maps | list[Tensor] | list[Maps], count: int) -> tuple[Tensor, ...]:
+    """The ``count`` (detached) teacher maps of a multi-map term (a list must hold one teacher's maps)."""
+    if isinstance(t, list):
+        if len(t) != 1:
+            raise TypeError(f"this loss takes one teacher's maps, got a list of {len(t)}")
+        t = t[0]
+    maps = (t,) if isinstance(t, Tensor) else tuple(t)
+    if len(maps) != count:
+        raise ValueError(f"this loss reads {count} map(s) per model, got {len(maps)} from the teacher")
+    return tuple(m.detach() for m in maps)
 
 
 def require(value: Tensor | None, name: str) -> Tensor:

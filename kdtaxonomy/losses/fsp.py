@@ -4,7 +4,8 @@ The knowledge is the "flow" between two layers of a stage: for feature maps ``F1
 ``F2`` (``n`` channels) of the same ``h x w`` size, the ``m x n`` FSP matrix is
 ``G_ij = sum_{s,t} F1_{s,t,i} F2_{s,t,j} / (h w)`` (Eq. 1), and the student is trained so that its FSP
 matrices equal the teacher's in squared L2 distance (Eq. 2). In the paper this is the first of two stages:
-the FSP loss alone initialises the student, which is then trained on the task loss alone.
+the FSP loss alone initialises the student, which is then trained on the task loss alone. A recipe reads the
+two maps of a stage with a location ``a&b`` (``block1&block2``), one term per stage.
 """
 
 from __future__ import annotations
@@ -12,7 +13,15 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from kdtaxonomy.losses.base import StagedLoss, connector, match_spatial, require_shapes, teacher
+from kdtaxonomy.losses.base import (
+    Maps,
+    Shape,
+    StagedLoss,
+    connector,
+    match_spatial,
+    require_shapes,
+    teacher_maps,
+)
 from kdtaxonomy.registry import register
 from kdtaxonomy.specs.losses import FSPSpec
 
@@ -53,36 +62,64 @@ def fsp(s_first: Tensor, s_second: Tensor, t_first: Tensor, t_second: Tensor) ->
     return (g_t - g_s).pow(2).sum() / g_s.shape[0]
 
 
+def _map_connector(s_shape: Shape, t_shape: Shape) -> nn.Module:
+    """Identity where the student map has the teacher's channels, else :func:`connector` (maps only)."""
+    if len(s_shape) != len(t_shape) or len(t_shape) not in (2, 3):
+        raise ValueError(f"FSP needs two 1-D or two 2-D feature maps, got shapes {s_shape} and {t_shape}")
+    return nn.Identity() if s_shape[0] == t_shape[0] else connector(s_shape, t_shape, "FSP")
+
+
 @register(spec=FSPSpec, needs=(), inputs="features")
 class FSP(StagedLoss):
-    """FSP (Yim et al. 2017) in the registry's interface, which passes one map per side: both maps of the FSP
-    matrix are the map at the term's location, ``G = F F^T / N`` (the layer's flow with itself; maps only,
-    1-D or 2-D), matched as in Eq. (2). The two-layer form of the paper is :func:`fsp`.
+    """FSP (Yim et al. 2017) on a location ``a&b``: the FSP matrix (Eq. 1) between the two maps of each side,
+    the student's matched to the teacher's by Eq. (2) (:func:`fsp`); maps only, 1-D or 2-D.
 
-    When the student's channels differ from the teacher's (the paper's student keeps them), a trainable 1x1
-    convolution without bias and batch normalisation maps the student to the teacher's channels first (not
-    in the paper). With ``until_epochs`` the term returns 0 once the distiller's progress passes it.
+    Where a student map's channels differ from the teacher's (the paper's student keeps them), a trainable
+    1x1 convolution without bias and batch normalisation maps it to the teacher's channels first (not in the
+    paper). With ``until_epochs`` the term returns 0 once the distiller's progress passes it. A single map
+    ``a`` (earlier recipes; not the paper's FSP) gives the map's matrix with itself, ``G = F F^T / N``, its
+    connector then built whatever the channels and kept only where they differ.
     """
 
     params_model = FSPSpec
     config: FSPSpec
 
     def build(self) -> None:
-        require_shapes(self)
-        self.connector: nn.Module = connector(self.s_shape, self.t_shape, "FSP")
-        if self.s_shape[0] == self.t_shape[0]:
-            self.connector = nn.Identity()
+        if len(self.s_shapes) == 1 and len(self.t_shapes) == 1:
+            require_shapes(self)
+            self.connector: nn.Module = connector(self.s_shape, self.t_shape, "FSP")
+            if self.s_shape[0] == self.t_shape[0]:
+                self.connector = nn.Identity()
+            return
+        if len(self.s_shapes) != 2 or len(self.t_shapes) != 2:
+            raise ValueError(
+                f"FSP reads one map or a pair 'a&b' per model and needs their shapes, got "
+                f"s_shape={self.s_shapes} and t_shape={self.t_shapes}"
+            )
+        self.connectors = nn.ModuleList(
+            [_map_connector(s, t) for s, t in zip(self.s_shapes, self.t_shapes, strict=True)]
+        )
 
     def forward(
         self,
-        s: Tensor,
-        t: Tensor | list[Tensor],
+        s: Maps,
+        t: Maps | list[Tensor] | list[Maps],
         *,
         targets: Tensor | None = None,
         indices: Tensor | None = None,
     ) -> Tensor:
-        t = teacher(t)
+        if isinstance(s, Tensor):
+            if not hasattr(self, "connector"):
+                raise ValueError("this FSP term was built for a pair of maps 'a&b'; it got one map")
+            (t_map,) = teacher_maps(t, 1)
+            if not self.active():
+                return s.sum() * 0.0
+            mapped: Tensor = self.connector(s)
+            return fsp(mapped, mapped, t_map, t_map)
+        if not hasattr(self, "connectors") or len(s) != 2:
+            raise ValueError(f"this FSP term reads {len(self.s_shapes)} map(s) per model, got {len(s)}")
+        t_first, t_second = teacher_maps(t, 2)
         if not self.active():
-            return s.sum() * 0.0
-        mapped: Tensor = self.connector(s)
-        return fsp(mapped, mapped, t, t)
+            return (s[0].sum() + s[1].sum()) * 0.0
+        s_first, s_second = (c(x) for c, x in zip(self.connectors, s, strict=True))
+        return fsp(s_first, s_second, t_first, t_second)

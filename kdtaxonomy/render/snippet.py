@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kdtaxonomy.location_names import names
 from kdtaxonomy.schema import Configuration, Entry
 
 FOUND_BY_DEFAULT = {"output", "embedding"}
@@ -26,9 +27,8 @@ def _named_locations(entry: Entry, config: Configuration) -> tuple[list[str], li
         return [], []
     sides: tuple[set[str], set[str]] = (set(), set())
     for spec in knowledge:
-        student, _, teacher = (spec.location or "output").partition(":")
-        sides[0].add(student)
-        sides[1].add(teacher or student)
+        sides[0].update(names(spec.location, 0))  # each name of a multi-map location a&b
+        sides[1].update(names(spec.location, 1))
     return sorted(sides[0] - FOUND_BY_DEFAULT), sorted(sides[1] - FOUND_BY_DEFAULT)
 
 

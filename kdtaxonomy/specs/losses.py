@@ -21,6 +21,9 @@ class LossSpec(Spec):
     """Base of the loss specs."""
 
     kind: ClassVar[str] = "loss"
+    maps: ClassVar[tuple[int, int | None]] = (1, 1)
+    """Fewest and most feature maps the loss reads per model (most None: no limit); several maps are a
+    location ``a&b`` (:mod:`kdtaxonomy.location_names`)."""
 
 
 # --- logits ------------------------------------------------------------------------------------------------
@@ -156,10 +159,13 @@ class ICKDSpec(LossSpec):
 
 class FSPSpec(LossSpec):
     """FSP: Yim et al. 2017, "A Gift from Knowledge Distillation: Fast Optimization, Network Minimization and
-    Transfer Learning" (CVPR); flow-of-solution-procedure (Gram) matrices of the student and the teacher."""
+    Transfer Learning" (CVPR); the flow-of-solution-procedure matrices between the two maps of a location
+    ``a&b`` (Eq. 1) of the student and the teacher, matched by Eq. (2). A single map ``a`` gives the map's
+    matrix with itself (not the paper's; kept for earlier recipes)."""
 
     key: ClassVar[str] = "fsp"
     term: ClassVar[str | None] = "similarity-matrix"
+    maps: ClassVar[tuple[int, int | None]] = (1, 2)
 
     until_epochs: float | None = Field(default=None, gt=0)
     """Epochs after which the term is switched off (the paper's two stages: with the transfer's
@@ -227,6 +233,40 @@ class PADL2Spec(LossSpec):
     """Epochs before which the term is off (0), then on: PAD-L2's second stage, after a ``feature-l2``
     stage with ``until_epochs`` equal to it (torchdistill trains L2 first, then PAD-L2 from that student);
     None: on throughout. Needs the distiller's progress; without it the term is always on."""
+
+
+class SRDSpec(LossSpec):
+    """SRD: Miles & Mikolajczyk 2024, "Understanding the Role of the Projector in Knowledge Distillation"
+    (AAAI); the student's feature through a linear projector, both sides batch-normalised, compared by the
+    log of the summed powers of their differences."""
+
+    key: ClassVar[str] = "srd"
+    term: ClassVar[str | None] = "deep-features"
+
+    exponent: float = Field(default=4.0, gt=0)
+    """Power alpha of the absolute differences under the log (the authors' and torchdistill's ImageNet: 4)."""
+    eps: float = Field(default=1e-4, gt=0)
+    """Added to the batch variance of the normalisation (the authors' batch norm: 1e-4)."""
+
+
+class KnowledgeReviewSpec(LossSpec):
+    """KR: Chen et al. 2021, "Distilling Knowledge via Knowledge Review" (CVPR); the student's features of
+    several levels (a location ``a&b&...``, shallowest first) fused from the deepest by attention-based
+    fusion, each fused level matched to the teacher's by the hierarchical context loss."""
+
+    key: ClassVar[str] = "knowledge-review"
+    term: ClassVar[str | None] = "deep-features"
+    maps: ClassVar[tuple[int, int | None]] = (2, None)
+
+    mid_channels: int | None = Field(default=None, ge=1)
+    """Channels of the fused maps; None: the deepest student level's channels, at most 512 (the authors'
+    CIFAR rule; their ImageNet ResNet-18 student uses 512)."""
+    pool_sizes: tuple[int, ...] = Field(default=(4, 2, 1), min_length=0)
+    """Sizes the hierarchical context loss also average-pools both maps to (those below the map's size),
+    weighted 1/2, 1/4, ... after the full-size term (the authors' 4, 2, 1)."""
+    warmup_epochs: float = Field(default=0.0, ge=0)
+    """Linear warm-up of the loss over this many epochs (the authors' CIFAR-100 code: 20 of 240); 0: none,
+    as in torchdistill's ImageNet setting. Needs the distiller's progress; without it there is none."""
 
 
 class AssistantFeatureMatchingSpec(LossSpec):

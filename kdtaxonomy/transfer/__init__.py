@@ -8,15 +8,25 @@ with the ground truth is added by the distiller, scaled by :meth:`Transfer.ce_sc
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
 
+from kdtaxonomy.location_names import SEPARATOR, side_names
 from kdtaxonomy.registry import register
 from kdtaxonomy.specs import transfer as specs
 
 Features = dict[str, Tensor]
+Maps = Tensor | tuple[Tensor, ...]
+"""What a term reads on one model: a tensor, or the tuple of tensors of a multi-map location ``a&b``."""
+
+
+def read(features: Features, location: str) -> Maps:
+    """The tensor at ``location`` (one side of a term's location), or the tuple of tensors of ``a&b``."""
+    if SEPARATOR not in location:
+        return features[location]
+    return tuple(features[name] for name in side_names(location))
 
 
 @dataclass
@@ -32,18 +42,18 @@ class Term:
     multi: bool = False
     """The loss takes the list of all sources' tensors at once (multi-teacher KD)."""
     source_location: str = ""
-    """Location read on the sources (default: the student's location)."""
+    """Location read on the sources (default: the student's location); ``a&b`` reads a tuple of maps."""
 
     def __post_init__(self) -> None:
         self.source_location = self.source_location or self.location
 
-    def __call__(self, s: Features, t: Tensor | list[Tensor], batch: dict[str, Tensor]) -> Tensor:
+    def __call__(self, s: Features, t: Maps | list[Maps], batch: dict[str, Tensor]) -> Tensor:
         kwargs: dict[str, Any] = {}
         if "targets" in self.needs:
             kwargs["targets"] = batch["y"]
         if "indices" in self.needs:
             kwargs["indices"] = batch.get("index")
-        value: Tensor = self.module(s[self.location], t, **kwargs)
+        value: Tensor = self.module(read(s, self.location), t, **kwargs)
         return self.weight * value
 
 
@@ -66,10 +76,10 @@ class Transfer:
         total = torch.zeros((), device=batch["y"].device)
         for term in terms:
             if term.multi:
-                total = total + term(s, [src[term.source_location] for src in sources], batch)
+                total = total + term(s, [read(src, term.source_location) for src in sources], batch)
                 continue
             for src in sources:
-                total = total + term(s, src[term.source_location], batch) / len(sources)
+                total = total + term(s, read(src, term.source_location), batch) / len(sources)
         return total
 
 
@@ -134,12 +144,13 @@ class Aggregated(Transfer):
     ) -> Tensor:
         total = torch.zeros((), device=batch["y"].device)
         for term in terms:
-            tensors = [src[term.source_location] for src in sources]
+            tensors = [read(src, term.source_location) for src in sources]
             if term.multi:
                 total = total + term(s, tensors, batch)
             elif term.inputs == "logits" and len(tensors) > 1:
                 temperature = float(getattr(getattr(term.module, "config", None), "temperature", 1.0) or 1.0)
-                total = total + term(s, aggregate_logits(tensors, temperature, vote=_is_hard(term)), batch)
+                logits = cast(list[Tensor], tensors)  # a logits term reads one map per model
+                total = total + term(s, aggregate_logits(logits, temperature, vote=_is_hard(term)), batch)
             else:
                 total = total + sum((term(s, t, batch) for t in tensors), torch.zeros(())) / len(tensors)
         return total

@@ -1,8 +1,10 @@
-"""FSP (Yim et al. 2017): against a float64 loop re-derivation of the FSP matrices (Eq. 1) and loss (Eq. 2)."""
+"""FSP (Yim et al. 2017): against a float64 loop re-derivation of the FSP matrices (Eq. 1) and loss (Eq. 2),
+in the functional and in the module's pair form (location ``a&b``)."""
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -101,15 +103,58 @@ def test_fsp_needs_matching_matrices() -> None:
         L.fsp_matrix(_maps(2, 3, 4, seed=1), _maps(3, 3, 4, seed=2))
 
 
-def test_fsp_module_single_map_and_connector() -> None:
+def test_fsp_module_pair_matches_the_formula() -> None:
     comp = REGISTRY.get("loss", "fsp")
     assert (
         comp.term == "similarity-matrix" and comp.extra["needs"] == () and comp.extra["inputs"] == "features"
     )
+    assert comp.params.maps == (1, 2)
+    # location a&b: two maps per side, the first twice as long (pooled to the second), the teacher's channels
+    loss = comp.obj(s_shape=((4, 12), (3, 6)), t_shape=((4, 10), (3, 5))).double()
+    assert loss.s_shapes == ((4, 12), (3, 6)) and loss.s_shape == ()
+    assert all(isinstance(c, torch.nn.Identity) for c in loss.connectors) and not list(loss.parameters())
+    s1, s2 = _maps(3, 4, 12, seed=13).requires_grad_(True), _maps(3, 3, 6, seed=14).requires_grad_(True)
+    t1, t2 = _maps(3, 4, 10, seed=15).requires_grad_(True), _maps(3, 3, 5, seed=16).requires_grad_(True)
+    expected = loss_reference(
+        s1.detach().numpy(), s2.detach().numpy(), t1.detach().numpy(), t2.detach().numpy()
+    )
+    value = loss((s1, s2), (t1, t2))
+    assert value.item() == pytest.approx(expected, rel=1e-12)
+    assert loss((s1, s2), [(t1, t2)]).item() == value.item()  # one teacher's maps in a list
+    value.backward()
+    assert s1.grad is not None and s2.grad is not None and t1.grad is None and t2.grad is None
+
+
+def test_fsp_module_pair_connects_only_the_maps_whose_channels_differ() -> None:
+    loss = REGISTRY.get("loss", "fsp").obj(s_shape=((3, 8), (4, 4)), t_shape=((5, 8), (4, 4))).double()
+    (conv, norm), second = loss.connectors
+    assert (
+        isinstance(conv, torch.nn.Conv1d)
+        and conv.bias is None
+        and (conv.in_channels, conv.out_channels) == (3, 5)
+    )
+    assert isinstance(norm, torch.nn.BatchNorm1d) and isinstance(second, torch.nn.Identity)
+    s1, s2, t1, t2 = (
+        _maps(4, 3, 8, seed=17),
+        _maps(4, 4, 4, seed=18),
+        _maps(4, 5, 8, seed=19),
+        _maps(4, 4, 4, seed=20),
+    )
+    value = loss((s1, s2), (t1, t2))
+    mapped = loss.connectors[0](s1).detach()
+    assert value.item() == pytest.approx(
+        loss_reference(mapped.numpy(), s2.numpy(), t1.numpy(), t2.numpy()), rel=1e-12
+    )
+    value.backward()
+    assert conv.weight.grad is not None and bool(conv.weight.grad.abs().sum() > 0)
+
+
+def test_fsp_module_single_map_is_the_self_gram_form() -> None:
+    comp = REGISTRY.get("loss", "fsp")
     same = comp.obj(s_shape=(4, 10), t_shape=(4, 5)).double()
     assert isinstance(same.connector, torch.nn.Identity) and not list(same.parameters())
     s, t = _maps(3, 4, 10, seed=7), _maps(3, 4, 5, seed=8)
-    # one map per side: the layer's FSP matrix with itself
+    # one map per side (earlier recipes, not the paper's FSP): the layer's FSP matrix with itself
     expected = loss_reference(s.numpy(), s.numpy(), t.numpy(), t.numpy())
     assert same(s, t).item() == pytest.approx(expected, rel=1e-12)
     wide = comp.obj(s_shape=(3, 6, 6), t_shape=(5, 3, 3)).double()
@@ -123,23 +168,49 @@ def test_fsp_module_single_map_and_connector() -> None:
     s2, t2 = _maps(4, 3, 6, 6, seed=9), _maps(4, 5, 3, 3, seed=10)
     mapped = wide.connector(s2)
     torch.testing.assert_close(wide(s2, t2), L.fsp(mapped, mapped, t2, t2))
-    with pytest.raises(ValueError):
-        comp.obj(s_shape=(6,), t_shape=(6,))
+
+
+def test_fsp_module_refuses_what_it_cannot_read() -> None:
+    comp = REGISTRY.get("loss", "fsp")
+    for s_shape, t_shape in [
+        ((6,), (6,)),  # vectors
+        (((4, 8), (4, 8), (4, 8)), ((4, 8), (4, 8), (4, 8))),  # three maps
+        (((4, 8), (4, 8)), (4, 8)),  # a pair against one map
+        (((4, 8), (6,)), ((4, 8), (6,))),  # a vector in a pair
+    ]:
+        with pytest.raises(ValueError):
+            comp.obj(s_shape=s_shape, t_shape=t_shape)
     with pytest.raises(ValueError):
         comp.obj()
     with pytest.raises(ValueError):
         comp.validate_params({"until_epochs": 0})
+    pair, single = (
+        comp.obj(s_shape=((4, 8), (4, 4)), t_shape=((4, 8), (4, 4))),
+        comp.obj(s_shape=(4, 8), t_shape=(4, 8)),
+    )
+    a, b = torch.randn(2, 4, 8), torch.randn(2, 4, 4)
+    with pytest.raises(ValueError, match="reads 1 map"):
+        single((a, b), (a, b))
+    with pytest.raises(ValueError, match="one map"):
+        pair(a, a)
+    with pytest.raises(ValueError, match="from the teacher"):
+        pair((a, b), a)
 
 
-def test_fsp_module_switches_off_after_until_epochs() -> None:
-    loss = REGISTRY.get("loss", "fsp").obj(s_shape=(3, 8), t_shape=(3, 8), until_epochs=2.0).double()
+@pytest.mark.parametrize("pair", [False, True])
+def test_fsp_module_switches_off_after_until_epochs(pair: bool) -> None:
+    shape: tuple[int, ...] | tuple[tuple[int, ...], ...] = ((3, 8), (2, 4)) if pair else (3, 8)
+    loss = REGISTRY.get("loss", "fsp").obj(s_shape=shape, t_shape=shape, until_epochs=2.0).double()
     s, t = _maps(2, 3, 8, seed=11).requires_grad_(True), _maps(2, 3, 8, seed=12)
-    on = loss(s, t)
+    s2, t2 = _maps(2, 2, 4, seed=21).requires_grad_(True), _maps(2, 2, 4, seed=22)
+    inputs: tuple[Any, Any] = ((s, s2), (t, t2)) if pair else (s, t)
+    on = loss(*inputs)
     assert on.item() > 0  # no progress known: on
     for epochs, expect_on in ((0.5, True), (2.0, True), (2.04, False), (9.0, False)):
         loss.set_progress(epochs)
         assert loss.active() is expect_on
-        value = loss(s, t)
+        value = loss(*inputs)
         assert (value.item() == on.item()) if expect_on else (value.item() == 0.0)
     value.backward()
     assert s.grad is not None and bool((s.grad == 0).all())
+    assert not pair or (s2.grad is not None and bool((s2.grad == 0).all()))

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from kdtaxonomy import losses as L
+from kdtaxonomy.registry import REGISTRY
 
 
 def rand(*shape: int, seed: int, grad: bool = False) -> Tensor:
@@ -28,6 +29,10 @@ MEM_S = F.normalize(rand(3, 5, 4, seed=104), dim=2)
 MEM_T = F.normalize(rand(3, 5, 4, seed=105), dim=2)
 SEQ_T = rand(2, 3, 5, seed=106)
 SEQ_MASK = torch.tensor([[True, False, True], [True, True, False]])
+torch.manual_seed(0)
+REVIEW = (
+    REGISTRY.get("loss", "knowledge-review").obj(s_shape=((2, 6), (3, 3)), t_shape=((4, 6), (2, 3))).double()
+)
 
 Case = tuple[Callable[..., Tensor], tuple[Tensor, ...]]
 
@@ -52,6 +57,10 @@ CASES: dict[str, Case] = {
         (rand(3, 4, 6, seed=45, grad=True), rand(3, 2, 3, seed=46, grad=True)),
     ),
     "fsp_2d": (lambda s: L.fsp(s, s, MAP2_T, MAP2_T), (rand(2, 3, 2, 2, seed=47, grad=True),)),
+    "fsp_pair_2d": (  # the module's pair form a&b: two student maps, the first pooled 4 x 4 -> 2 x 2
+        lambda a, b: L.fsp(a, b, MAP2_T[:, :, :2, :2], MAP2_T[:, :2, 1:, 2:]),
+        (rand(2, 3, 4, 4, seed=60, grad=True), rand(2, 2, 2, 2, seed=61, grad=True)),
+    ),
     "fsp_matrix": (L.fsp_matrix, (rand(2, 3, 4, seed=48, grad=True), rand(2, 2, 8, seed=49, grad=True))),
     "activation_boundary_1d": (
         lambda s: L.activation_boundary(s, MAP_T, 0.7),
@@ -67,6 +76,14 @@ CASES: dict[str, Case] = {
         (rand(2, 3, 3, 4, seed=53, grad=True),),
     ),
     "feature_l2": (lambda s: L.feature_l2(s, EMB_T), (rand(5, 6, seed=54, grad=True),)),
+    "srd": (lambda s: L.srd(s, EMB_T, 4.0, 1e-4), (rand(5, 6, seed=62, grad=True),)),
+    "hcl_1d": (lambda s: L.hcl(s, MAP_T), (rand(3, 4, 6, seed=64, grad=True),)),
+    "hcl_2d": (lambda s: L.hcl(s, MAP2_T, (2, 1)), (rand(2, 3, 3, 4, seed=65, grad=True),)),
+    "knowledge_review_1d": (  # the KR module (ABF fusion + HCL) over two student levels, in float64
+        lambda a, b: REVIEW((a, b), (MAP_T, MAP_T[:, :2, :3])),
+        (rand(3, 2, 6, seed=66, grad=True), rand(3, 3, 3, seed=67, grad=True)),
+    ),
+    "batch_standardize": (lambda s: L.batch_standardize(s, 1e-4), (rand(5, 6, seed=63, grad=True),)),
     "pad_l2": (
         lambda s, v: L.pad_l2(s, EMB_T, v, 1e-3),
         (rand(5, 6, seed=55, grad=True), rand(5, 6, seed=56, grad=True)),

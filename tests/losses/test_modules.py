@@ -41,7 +41,10 @@ NEEDS: dict[str, Callable[[torch.Generator], Tensor]] = {
     "targets": lambda g: torch.randint(0, K, (B,), generator=g),
     "indices": lambda g: torch.randperm(N, generator=g)[:B],
 }
-TRAINABLE = {"fitnets", "vid", "crd", "ickd", "activation-boundary", "factor-transfer", "pad-l2"}
+TRAINABLE = {
+    "fitnets", "vid", "crd", "ickd", "activation-boundary", "factor-transfer", "pad-l2", "srd",
+    "knowledge-review",
+}  # fmt: skip
 
 
 def cases() -> list[Any]:
@@ -52,18 +55,35 @@ def cases() -> list[Any]:
     return out
 
 
+def levels(shape: tuple[int, ...]) -> tuple[tuple[int, ...], ...]:
+    """Two levels for a loss that reads several maps (location ``a&b``): the map, then one of one more
+    channel and half the size."""
+    return shape, (shape[0] + 1, *(max(d // 2, 1) for d in shape[1:]))
+
+
 def build(
     comp: Component, variant: str, seed: int = 0
-) -> tuple[DistillationLoss, Tensor, Tensor, dict[str, Tensor]]:
+) -> tuple[DistillationLoss, Any, Any, dict[str, Tensor]]:
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
     s_shape, t_shape = INPUT_SHAPES[comp.extra["inputs"]][variant]
     params = comp.validate_params({}).model_dump()
+    if comp.params.maps[0] > 1:  # tuples of maps and of shapes per side
+        s_shapes, t_shapes = levels(s_shape), levels(t_shape)
+        loss = comp.obj(s_shape=s_shapes, t_shape=t_shapes, num_samples=N, num_classes=K, **params)
+        s = tuple(torch.randn(B, *x, generator=g).requires_grad_(True) for x in s_shapes)
+        t = tuple(torch.randn(B, *x, generator=g).requires_grad_(True) for x in t_shapes)
+        return loss, s, t, {name: NEEDS[name](g) for name in comp.extra["needs"]}
     loss = comp.obj(s_shape=s_shape, t_shape=t_shape, num_samples=N, num_classes=K, **params)
     s = torch.randn(B, *s_shape, generator=g).requires_grad_(True)
     t = torch.randn(B, *t_shape, generator=g).requires_grad_(True)
     extras = {name: NEEDS[name](g) for name in comp.extra["needs"]}
     return loss, s, t, extras
+
+
+def each(x: Any) -> tuple[Tensor, ...]:
+    """The tensors of one side (one, or the maps of a multi-map term)."""
+    return tuple(x) if isinstance(x, tuple) else (x,)
 
 
 def test_registry_entries_are_complete() -> None:
@@ -97,8 +117,8 @@ def test_module_forward_backward(key: str, variant: str) -> None:
     value = loss(s, t, **extras)
     assert value.dim() == 0 and torch.isfinite(value), value
     value.backward()
-    assert s.grad is not None and torch.isfinite(s.grad).all()
-    assert t.grad is None, "the teacher must be treated as a constant"
+    assert all(x.grad is not None and torch.isfinite(x.grad).all() for x in each(s))
+    assert all(x.grad is None for x in each(t)), "the teacher must be treated as a constant"
     params = list(loss.parameters())
     if key in TRAINABLE:
         assert params, f"{key} must own trainable parameters"
@@ -111,7 +131,10 @@ def test_module_float64_and_batch_of_two(key: str, variant: str) -> None:
     comp = REGISTRY.get("loss", key)
     loss, s, t, extras = build(comp, variant, seed=1)
     loss = loss.double()
-    value = loss(s[:2].double(), t[:2].double(), **{k: v[:2] for k, v in extras.items()})
+    s2, t2 = (tuple(x[:2].double() for x in each(side)) for side in (s, t))
+    value = loss(
+        s2 if len(s2) > 1 else s2[0], t2 if len(t2) > 1 else t2[0], **{k: v[:2] for k, v in extras.items()}
+    )
     assert value.dtype == torch.float64 and torch.isfinite(value)
 
 
