@@ -173,7 +173,7 @@ def results_table(
     from kdtaxonomy.bench import RESULT_FORMAT, load_reproduced_all
 
     table = TableData(
-        "Reported results (with their source) and results reproduced on the embedded benchmark (protocol "
+        "Reported results (with their source) and results reproduced by kdtax bench (protocol "
         f"{RESULT_FORMAT}: the student alone is the matched baseline, the same pipeline without distillation "
         "terms, paired by seed; Δ = distilled − alone with its Student-t 95% CI and the paired t-test's p).",
         list(COLUMNS),
