@@ -97,6 +97,7 @@ _GD_METRIC = "accuracy of the student network"
 _ZH = "VoxCeleb1 (Vox1-{} trial list)"
 
 _JU = "DCASE 2019 task 1-a (official fold-1 test set)"
+_JU_METRIC = "classification accuracy"
 _JU_FUSIONS = (
     ("codecat", "fused by concatenation"),
     ("multi-head-attention", "fused by multi-head attention"),
@@ -116,17 +117,17 @@ CLAIMS: tuple[Claim, ...] = (
         ),
         numbers=(
             PaperNumber(
-                "jung2020-asc-audio-tagging", None, "Baseline", _JU, "accuracy", 73.63, "%", "Table 2"
+                "jung2020-asc-audio-tagging", None, "Baseline", _JU, _JU_METRIC, 73.63, "%", "Table 2"
             ),
             PaperNumber(
-                "jung2020-asc-audio-tagging", "codecat", "Codecat", _JU, "accuracy", 74.15, "%", "Table 2"
+                "jung2020-asc-audio-tagging", "codecat", "Codecat", _JU, _JU_METRIC, 74.15, "%", "Table 2"
             ),
             PaperNumber(
                 "jung2020-asc-audio-tagging",
                 "multi-head-attention",
                 "Multi-head attention using tag vectors (2 heads, 1 transform layer)",
                 _JU,
-                "accuracy",
+                _JU_METRIC,
                 76.58,
                 "%",
                 "Table 3",
