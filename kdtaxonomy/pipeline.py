@@ -26,12 +26,13 @@ from kdtaxonomy.optim import DEFAULT_DELTA
 from kdtaxonomy.registry import load_components
 from kdtaxonomy.schema import ComponentSpec, KnowledgeSpec
 from kdtaxonomy.train import Chance, FitConfig, FitResult, accuracy, fit, loader, wrap_ddp
-from kdtaxonomy.transfer import Mutual, Term, Transfer
+from kdtaxonomy.transfer import Maps, Mutual, Term, Transfer, read
 
 if TYPE_CHECKING:
     from kdtaxonomy.recipe import Recipe
 
 Features = dict[str, Tensor]
+ViewReader = Callable[[Mapping[str, Tensor], Callable[[Tensor], Tensor]], Maps]
 
 
 def build_component(kind: str, spec: ComponentSpec) -> Any:
@@ -176,6 +177,8 @@ class Distiller:
                 num_classes=num_classes,
                 **component.validate_params(spec.params).model_dump(),
             ).to(self.device)
+            if callable(getattr(module, "bind_views", None)):
+                module.bind_views(*self._view_readers(location, t_location))
             self.loss_modules.append(module)
             self.terms.append(
                 Term(
@@ -188,6 +191,24 @@ class Distiller:
                     source_location=t_location,
                 )
             )
+
+    def _view_readers(self, location: str, t_location: str) -> tuple[ViewReader, ViewReader]:
+        """Readers ``(batch, transform) -> maps`` of the student at ``location`` (with gradients) and of the
+        one frozen teacher at ``t_location`` (without) on a batch's transformed input, for a term that
+        forwards the models itself (a loss with ``bind_views``: SSKD)."""
+        if len(self.teachers) != 1 or self.mutual:
+            raise ValueError("a term that reads transformed inputs needs exactly one frozen teacher")
+
+        def student(batch: Mapping[str, Tensor], transform: Callable[[Tensor], Tensor]) -> Maps:
+            x = transform(model_input(batch, self.student_view))
+            return read(self.features(self.student, x, self.student_locations), location)
+
+        @torch.no_grad()
+        def teacher(batch: Mapping[str, Tensor], transform: Callable[[Tensor], Tensor]) -> Maps:
+            x = transform(model_input(batch, self.teacher_views[0]))
+            return read(self.features(self.teachers[0], x, self.teacher_locations[0]), t_location)
+
+        return student, teacher
 
     def loss(self, batch: dict[str, Tensor], epoch: int = 0) -> Tensor:
         """The objective of one batch: ``ce_weight * CE + distillation`` (survey Eq. 1)."""

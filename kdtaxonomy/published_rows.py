@@ -35,6 +35,7 @@ METHOD_CONFIGS: dict[str, tuple[str, str]] = {
     "KD+DOT": ("zhao2023-dot", "kd-dot"),
     "SRD": ("miles2024-srd", "classification"),
     "KR": ("chen2021-knowledge-review", "classification"),
+    "SSKD": ("xu2020-sskd", "classification"),
 }
 """Row label of a catalogued method -> (entry id, configuration)."""
 ALONE_ROLES: dict[str, str] = {

@@ -19,6 +19,7 @@ from kdtaxonomy.losses.fsp import fsp, fsp_matrix
 from kdtaxonomy.losses.ft import factor_transfer
 from kdtaxonomy.losses.hints import assistant_distillation_loss, assistant_feature_matching, fitnets
 from kdtaxonomy.losses.ickd import icc_matrix, ickd
+from kdtaxonomy.losses.kdsvd import kdsvd
 from kdtaxonomy.losses.logits import (
     conditional_kd,
     dml,
@@ -28,6 +29,7 @@ from kdtaxonomy.losses.logits import (
     weighted_kd,
 )
 from kdtaxonomy.losses.nst import nst
+from kdtaxonomy.losses.ofd import gaussian_margin, ofd
 from kdtaxonomy.losses.pad import feature_l2, pad_l2
 from kdtaxonomy.losses.pkt import pkt
 from kdtaxonomy.losses.relational import rkd_angle, rkd_area, rkd_distance
@@ -49,6 +51,7 @@ from kdtaxonomy.losses.sequence import (
 )
 from kdtaxonomy.losses.similarity import correlation_congruence, similarity_preserving
 from kdtaxonomy.losses.srd import batch_standardize, srd
+from kdtaxonomy.losses.sskd import contrastive_prediction, ss_similarity, sskd_similarity, sskd_transform
 from kdtaxonomy.losses.tfkd import tfkd_reg, tfkd_virtual_teacher
 from kdtaxonomy.losses.vid import vid
 
@@ -67,6 +70,7 @@ __all__ = [
     "attention_transfer",
     "batch_standardize",
     "conditional_kd",
+    "contrastive_prediction",
     "correlation_congruence",
     "cosine_embedding",
     "crd_nce",
@@ -81,15 +85,18 @@ __all__ = [
     "forward_kl",
     "fsp",
     "fsp_matrix",
+    "gaussian_margin",
     "generalized_jsd",
     "hard_label_kd",
     "hcl",
     "icc_matrix",
     "ickd",
+    "kdsvd",
     "mask_from_labels",
     "mmd",
     "multi_teacher_kd",
     "nst",
+    "ofd",
     "pad_l2",
     "pkt",
     "reverse_kl",
@@ -101,6 +108,9 @@ __all__ = [
     "skew_reverse_kl",
     "soft_label_kd",
     "srd",
+    "ss_similarity",
+    "sskd_similarity",
+    "sskd_transform",
     "tfkd_reg",
     "tfkd_virtual_teacher",
     "total_variation",

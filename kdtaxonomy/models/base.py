@@ -130,11 +130,12 @@ def global_avg_pool(dims: int) -> nn.Module:
 
 
 def conv_block(dims: int, cin: int, cout: int, kernel_size: int, *, pool: bool = True) -> nn.Sequential:
-    """Convolution, BatchNorm, ReLU and (optionally) max pooling by 2."""
+    """Convolution, BatchNorm, ReLU and (optionally) max pooling by 2. The ReLU is not in place, so that
+    the BatchNorm's output (index 1, a pre-activation location) keeps its negative values when read."""
     layers: list[nn.Module] = [
         conv(dims, cin, cout, kernel_size, bias=False),
         batch_norm(dims, cout),
-        nn.ReLU(inplace=True),
+        nn.ReLU(),
     ]
     if pool:
         layers.append(max_pool(dims))

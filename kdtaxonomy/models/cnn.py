@@ -34,6 +34,7 @@ def _cnn(
         num_classes=num_classes,
         input_shape=input_shape,
         dropout=dropout,
+        extra_locations={f"preact{i + 1}": f"body.block{i + 1}.1" for i in range(depth)},
     )
 
 
@@ -42,7 +43,8 @@ def build_cnn1d(spec: CNN1dSpec, *, input_shape: tuple[int, ...], num_classes: i
     """1-D CNN: ``depth`` blocks of Conv1d, BatchNorm, ReLU, max pooling; global average pooling; linear.
 
     Block ``i`` (from 0) has ``width * 2**min(i, 2)`` channels; locations ``block1``... are the blocks'
-    outputs ``(B, C, L)`` and ``embedding`` the pooled vector ``(B, C)``.
+    outputs ``(B, C, L)``, ``preact1``... their BatchNorm outputs before the ReLU (at the size before the
+    block's pooling) and ``embedding`` the pooled vector ``(B, C)``.
     """
     spatial_dims(input_shape, (1,), "cnn1d")
     cfg = spec.resolved()
@@ -62,7 +64,8 @@ def build_cnn2d(spec: CNN2dSpec, *, input_shape: tuple[int, ...], num_classes: i
     """2-D CNN: ``depth`` blocks of Conv2d, BatchNorm, ReLU, max pooling; global average pooling; linear.
 
     Block ``i`` (from 0) has ``width * 2**min(i, 2)`` channels; locations ``block1``... are the blocks'
-    outputs ``(B, C, H, W)`` and ``embedding`` the pooled vector ``(B, C)``.
+    outputs ``(B, C, H, W)``, ``preact1``... their BatchNorm outputs before the ReLU (at the size before the
+    block's pooling) and ``embedding`` the pooled vector ``(B, C)``.
     """
     spatial_dims(input_shape, (2,), "cnn2d")
     cfg = spec.resolved()

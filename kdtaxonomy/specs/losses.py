@@ -7,7 +7,7 @@ documentation shown by the catalog.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -173,6 +173,25 @@ class FSPSpec(LossSpec):
     alone); None: the term stays on. Needs the distiller's progress; without it the term is always on."""
 
 
+class KDSVDSpec(LossSpec):
+    """KD-SVD: Lee, Kim & Song 2018, "Self-supervised Knowledge Distillation Using Singular Value
+    Decomposition" (ECCV); the leading right singular vectors of each map, the student's sign-aligned to
+    the teacher's, and the radial-basis-function correlation between those of consecutive maps of a
+    location ``a&b`` (``a&b&c``: each consecutive pair)."""
+
+    key: ClassVar[str] = "kdsvd"
+    term: ClassVar[str | None] = "similarity-matrix"
+    maps: ClassVar[tuple[int, int | None]] = (2, None)
+
+    k: int = Field(default=1, ge=1)
+    """Singular vectors kept per map (the authors' ECCV code and mdistiller: 1)."""
+    candidates: int = Field(default=1, ge=0)
+    """Extra leading student singular vectors among which each teacher vector's match is searched (the
+    authors' ECCV code: 1; mdistiller: 3)."""
+    sigma: float = Field(default=8.0, gt=0)
+    """Denominator of the radial basis function exp(-(a - b)^2 / sigma) (the authors' code: 8)."""
+
+
 class ActivationBoundarySpec(LossSpec):
     """AB: Heo et al. 2019, "Knowledge Transfer via Distillation of Activation Boundaries Formed by Hidden
     Neurons" (AAAI); the alternative (margin, squared hinge) activation-transfer loss through a connector."""
@@ -186,6 +205,20 @@ class ActivationBoundarySpec(LossSpec):
     """Epochs after which the term is switched off (AB as initialisation: with the transfer's
     ``hint_epochs`` equal to it, stage 1 trains on the AB loss alone and stage 2 on the cross-entropy
     alone); None: the term stays on. Needs the distiller's progress; without it the term is always on."""
+
+
+class OFDSpec(LossSpec):
+    """OFD: Heo et al. 2019, "A Comprehensive Overhaul of Feature Distillation" (ICCV); the partial L2
+    distance between the connected student's pre-ReLU features and the teacher's through the margin ReLU."""
+
+    key: ClassVar[str] = "ofd"
+    term: ClassVar[str | None] = "deep-features"
+
+    margin_estimate: Literal["gaussian", "empirical"] = "gaussian"
+    """How the per-channel margin m = E(x | x < 0) of the teacher's responses is estimated from the
+    responses the term sees: ``gaussian``, the paper's closed form under a Gaussian assumption with their
+    running mean and standard deviation (the paper takes these from the teacher's batch normalisation
+    before the location); ``empirical``, the running mean of the negative responses."""
 
 
 class FactorTransferSpec(LossSpec):
@@ -406,3 +439,47 @@ class CRDSpec(LossSpec):
     """NCE temperature tau."""
     momentum: float = Field(default=0.5, ge=0, le=1)
     """Momentum of the memory-bank update."""
+
+
+SSKDTransform = Literal["reverse", "negate", "reverse-negate", "rotate90", "rotate180", "rotate270"]
+"""A transformation of SSKD's inputs: the last axis reversed (time reversal of a 1-D signal, a horizontal flip
+of an image), the sign flipped, both, or an image rotated by 90, 180 or 270 degrees (the paper's)."""
+
+
+class SSKDSpec(LossSpec):
+    """SSKD: Xu, Liu, Li & Loy 2020, "Knowledge Distillation Meets Self-Supervision" (ECCV). Each input is
+    transformed; the student mimics the similarities between transformed and normal samples of the teacher's
+    self-supervision head (pre-trained by contrastive prediction) and the teacher's soft labels on the
+    transformed samples, each on the rows the teacher ranks best (selective transfer). Reads
+    ``embedding&output`` and forwards both models on the transformed inputs through the distiller."""
+
+    key: ClassVar[str] = "sskd"
+    term: ClassVar[str | None] = "similarity-matrix"
+    maps: ClassVar[tuple[int, int | None]] = (2, 2)
+
+    transforms: tuple[SSKDTransform, ...] = Field(
+        default=("rotate90", "rotate180", "rotate270"), min_length=1
+    )
+    """The transformations, each giving one transformed copy of every sample (paper: the three rotations)."""
+    ss_temperature: float = Field(default=0.5, gt=0)
+    """Temperature of the similarity distributions (the authors' code: 0.5; the term is scaled by its
+    square)."""
+    transform_temperature: float = Field(default=4.0, gt=0)
+    """Temperature of the soft labels on the transformed samples (the authors' code: 4; the term is scaled by
+    its square)."""
+    ss_ratio: float = Field(default=0.75, ge=0, le=1)
+    """Fraction of the rows whose positive the teacher's head ranks below the top that are kept, the best
+    ranked first (the authors' code: 0.75)."""
+    transform_ratio: float = Field(default=1.0, ge=0, le=1)
+    """Fraction of the transformed samples the teacher classifies wrong that are kept (authors: 1.0)."""
+    ss_weight: float = Field(default=10.0, ge=0)
+    """Weight of the similarity term inside the loss (the authors' code and torchdistill: 10)."""
+    transform_weight: float = Field(default=2.7, ge=0)
+    """Weight of the soft-label term on the transformed samples inside the loss (the authors' code and
+    torchdistill: 2.7)."""
+    head_epochs: float = Field(default=0.0, ge=0)
+    """Epochs of training the teacher's head first: the term returns only its contrastive loss until then,
+    and afterwards only the student's terms with the head frozen (with the transfer's ``hint_epochs`` equal,
+    the student is not trained in that phase). 0: the head is trained beside the student throughout."""
+    head_temperature: float = Field(default=1.0, gt=0)
+    """Temperature of the head's contrastive prediction (the authors' code: none, i.e. 1)."""

@@ -53,6 +53,8 @@ class Term:
             kwargs["targets"] = batch["y"]
         if "indices" in self.needs:
             kwargs["indices"] = batch.get("index")
+        if "batch" in self.needs:
+            kwargs["batch"] = batch  # a term that forwards the models on transformed inputs itself (SSKD)
         value: Tensor = self.module(read(s, self.location), t, **kwargs)
         return self.weight * value
 

@@ -29,6 +29,7 @@ MEM_S = F.normalize(rand(3, 5, 4, seed=104), dim=2)
 MEM_T = F.normalize(rand(3, 5, 4, seed=105), dim=2)
 SEQ_T = rand(2, 3, 5, seed=106)
 SEQ_MASK = torch.tensor([[True, False, True], [True, True, False]])
+SIM_T = rand(9, 3, seed=107)
 torch.manual_seed(0)
 REVIEW = (
     REGISTRY.get("loss", "knowledge-review").obj(s_shape=((2, 6), (3, 3)), t_shape=((4, 6), (2, 3))).double()
@@ -84,6 +85,23 @@ CASES: dict[str, Case] = {
         (rand(3, 2, 6, seed=66, grad=True), rand(3, 3, 3, seed=67, grad=True)),
     ),
     "batch_standardize": (lambda s: L.batch_standardize(s, 1e-4), (rand(5, 6, seed=63, grad=True),)),
+    "ofd_1d": (lambda s: L.ofd(s, MAP_T, -MAP_T[0, :, 0].abs()), (rand(3, 4, 6, seed=68, grad=True),)),
+    "ofd_2d": (
+        lambda s: L.ofd(s, MAP2_T, -MAP2_T[0, :, 0, 0].abs()),
+        (rand(2, 3, 3, 4, seed=69, grad=True),),
+    ),
+    "gaussian_margin": (
+        lambda mean, std: L.gaussian_margin(mean, std.abs() + 0.5),
+        (rand(6, seed=70, grad=True), rand(6, seed=71, grad=True)),
+    ),
+    "kdsvd_1d": (  # two student maps of the teacher maps' channels, other lengths; k = 2 of 3 candidates
+        lambda a, b: L.kdsvd((a, b), (MAP_T, MAP_T[:, :2, :3]), 2, 1),
+        (rand(3, 4, 5, seed=72, grad=True), rand(3, 2, 4, seed=73, grad=True)),
+    ),
+    "kdsvd_2d": (
+        lambda a, b: L.kdsvd((a, b), (MAP2_T, MAP2_T[:, :2, :2, :2])),
+        (rand(2, 3, 2, 3, seed=74, grad=True), rand(2, 2, 3, 3, seed=75, grad=True)),
+    ),
     "pad_l2": (
         lambda s, v: L.pad_l2(s, EMB_T, v, 1e-3),
         (rand(5, 6, seed=55, grad=True), rand(5, 6, seed=56, grad=True)),
@@ -131,6 +149,19 @@ CASES: dict[str, Case] = {
     "assistant_distillation_loss": (
         lambda s, f: L.assistant_distillation_loss(s, T_LOGITS, Y, f, EMB_T[:4]),
         (rand(4, 5, seed=26, grad=True), rand(4, 6, seed=27, grad=True)),
+    ),
+    "ss_similarity": (
+        lambda a, b: L.ss_similarity(a, b),
+        (rand(6, 4, seed=80, grad=True), rand(2, 4, seed=81, grad=True)),
+    ),
+    "contrastive_prediction": (lambda a: L.contrastive_prediction(a, 0.5), (rand(6, 2, seed=82, grad=True),)),
+    "sskd_similarity": (  # rows selected by the fixed teacher: ratio 0.5 drops some of its wrongly ranked rows
+        lambda s: L.sskd_similarity(s, SIM_T, 0.5, 0.5),
+        (rand(9, 3, seed=83, grad=True),),
+    ),
+    "sskd_transform": (
+        lambda s: L.sskd_transform(s, T_LOGITS, Y, 2.0, 0.5),
+        (rand(4, 5, seed=84, grad=True),),
     ),
     "crd_nce": (
         lambda s, t: L.crd_nce(s, t, MEM_S, MEM_T, 40, 0.07, 10.0, 11.0),
