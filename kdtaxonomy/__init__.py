@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from kdtaxonomy.catalog import Catalog, CatalogError, load_catalog
-    from kdtaxonomy.pipeline import Distiller, instantiate
+    from kdtaxonomy.hf.entry import instantiate
+    from kdtaxonomy.pipeline import Distiller
     from kdtaxonomy.student_io import load_student
 
 __all__ = [
@@ -29,7 +30,7 @@ _LAZY = {
     "CatalogError": "kdtaxonomy.catalog",
     "load_catalog": "kdtaxonomy.catalog",
     "Distiller": "kdtaxonomy.pipeline",
-    "instantiate": "kdtaxonomy.pipeline",
+    "instantiate": "kdtaxonomy.hf.entry",  # classification models, or Hugging Face ones (kdtaxonomy.hf)
     "load_student": "kdtaxonomy.student_io",
 }
 
