@@ -694,7 +694,8 @@ def main() -> None:
         "[--] Not compared: DKD (kdtaxonomy dkd) has no torchdistill 1.1.5 counterpart (its logit losses are "
         "KD, LogitStdKD, DIST/DIST+, SSKD, SKD); nst, mmd, rkd_area, conditional/weighted/multi-teacher KD, "
         "dml, cosine_embedding are kdtaxonomy-only; torchdistill's FSP, FT, AB (AltActTransfer), SSKD, PAD, "
-        "HierarchicalContext (ReviewKD), KTA/Affinity, ChSim, DIST, SRD, SKD have no kdtaxonomy counterpart."
+        "HierarchicalContext (ReviewKD), DIST and SRD have kdtaxonomy counterparts that this script does not "
+        "compare (yet); KTA/Affinity, ChSim and SKD have none."
     )
     if not args.no_timing:
         print()

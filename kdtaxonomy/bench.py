@@ -28,8 +28,9 @@ decay, model selection on a stratified validation split, the test set read once,
 (the same pipeline with ``knowledge=[]``, paired by seed) and a fixed thread count (BENCHMARKS.md)."""
 
 ACCURACY_FIELDS = ("teacher_accuracy", "student_baseline_accuracy", "student_accuracy")
-METRIC_SUFFIXES = ("_accuracy", "_eer", "_min_dcf")
-"""Result fields kept per seed in :attr:`Aggregate.metrics` (verification runs add EER and minDCF)."""
+METRIC_SUFFIXES = ("_accuracy", "_eer", "_min_dcf", "_bleu", "_chrf")
+"""Result fields kept per seed in :attr:`Aggregate.metrics` (verification runs add EER and minDCF, sequence
+runs BLEU and chrF)."""
 
 PAIRED_NOTE = (
     f"Protocol {RESULT_FORMAT}: the student alone is the matched baseline (the same pipeline without its "
@@ -345,8 +346,28 @@ def fmt_delta(test: Paired | None, single: float | None = None) -> str:
     return f"{test.delta_mean:+.2f} [{low:+.2f}, {high:+.2f}]"
 
 
+def _paired_metric(agg: Aggregate, metric: str) -> str:
+    """``teacher …, alone …, distilled …; Δ … [CI], p = …`` of a per-seed metric (``bleu``, ``chrf``)."""
+    values = {
+        name: agg.metrics.get(f"{name}_{metric}", {}) for name in ("teacher", "student_baseline", "student")
+    }
+    seeds = sorted(set(values["student"]) & set(values["student_baseline"]))
+    test = paired_t_test(
+        [values["student"][s] for s in seeds], [values["student_baseline"][s] for s in seeds]
+    )
+    cells = [fmt_mean_std(list(values[name].values())) for name in values]
+    return (
+        f"teacher {cells[0]}, alone {cells[1]}, distilled {cells[2]}; Δ {fmt_delta(test)}, "
+        f"p = {fmt_p(None if test is None else test.p)}"
+    )
+
+
 def fmt_verification(agg: Aggregate) -> str | None:
-    """``EER (%): teacher …, alone …, distilled …; Δ EER …`` of a verification aggregate (None otherwise)."""
+    """The line of a configuration's second metrics: ``EER (%): teacher …, alone …, distilled …; Δ EER …`` of
+    a verification aggregate, BLEU and chrF of a sequence aggregate (paired by seed); None otherwise."""
+    if "student_bleu" in agg.metrics:
+        where = f"{agg.config}{' on ' + agg.on if agg.on else ''}"
+        return f"{where}: BLEU {_paired_metric(agg, 'bleu')}. chrF {_paired_metric(agg, 'chrf')}"
     data = agg.verification()
     if data is None:
         return None

@@ -11,7 +11,9 @@ catalog loads, long before training.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import (
@@ -110,6 +112,9 @@ class TrainingSpec(BaseModel):
     """Mini-batch size of the teachers (None: ``batch_size``)."""
     lr: float = Field(default=3e-3, gt=0)
     """Initial learning rate."""
+    teacher_lr: float | None = Field(default=None, gt=0)
+    """Initial learning rate of the teachers (None: ``lr``). Left out of the recipe's dump, and so of its
+    digest, when None. Used by the sequence benchmark (its teacher learns at 1e-3, its students at 2e-3)."""
     schedule: Literal["cosine", "constant"] = "cosine"
     """Learning-rate schedule over the budget: cosine decay to 0 per step, or constant."""
     weight_decay: float = Field(default=0.0, ge=0)
@@ -133,11 +138,13 @@ class TrainingSpec(BaseModel):
 
     @model_serializer(mode="wrap")
     def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """The fields, without ``momentum_delta`` unless the optimizer is ``dot`` (the recipes of the other
-        optimizers keep the dump and the digest they had before DOT existed)."""
+        """The fields, without ``momentum_delta`` unless the optimizer is ``dot`` and without an unset
+        ``teacher_lr`` (recipes keep the dump and the digest they had before these fields existed)."""
         data: dict[str, Any] = handler(self)
         if self.optimizer != "dot":
             data.pop("momentum_delta", None)
+        if self.teacher_lr is None:
+            data.pop("teacher_lr", None)
         return data
 
 
@@ -309,6 +316,33 @@ def validate_recipe(recipe: Recipe) -> None:
         get_spec("model", str(teacher_model))
     except SpecError as exc:
         raise RecipeError(f"teacher.params.model: {exc}") from None
+    _check_task(recipe, str(teacher_model))
+
+
+def _check_task(recipe: Recipe, teacher_model: str) -> None:
+    """A task dataset (one with its own runner, e.g. the sequence benchmark) takes its task components
+    (``task_component`` specs: its models and transfers) and no knowledge terms; a classification dataset
+    takes none of these."""
+    dataset = recipe.dataset.component
+    task = bool(getattr(get_spec("dataset", dataset), "runner", ""))
+    kinds = {"transfer": recipe.transfer.component, "student_model": recipe.student_model.component}
+    kinds["teacher.params.model"] = teacher_model
+    for where, key in kinds.items():
+        spec = get_spec("model" if "model" in where else where, key)
+        own = bool(getattr(spec, "task_component", False))
+        if own and not task:
+            raise RecipeError(
+                f"{where}: {key!r} runs on a task dataset (e.g. seq-translation), not {dataset!r}"
+            )
+        if task and not own:
+            raise RecipeError(
+                f"{where}: dataset {dataset!r} is a task with its own runner; {key!r} does not apply"
+            )
+    if task and recipe.knowledge:
+        raise RecipeError(
+            f"knowledge: dataset {dataset!r} is a task with its own runner; its distillation is the transfer "
+            f"({recipe.transfer.component}), so knowledge terms do not apply"
+        )
 
 
 def dataset_override(
@@ -382,3 +416,13 @@ def resolve(config: Configuration, entry_id: str | None = None, **overrides: Any
         raise RecipeError(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
     validate_recipe(recipe)
     return recipe
+
+
+def task_runner(recipe: Recipe) -> Callable[[Recipe, Any], dict[str, Any]] | None:
+    """The runner of the recipe's dataset when it is a whole task (``TaskSpec.runner``), else None."""
+    path = str(getattr(get_spec("dataset", recipe.dataset.component), "runner", "") or "")
+    if not path:
+        return None
+    module, _, name = path.partition(":")
+    found: Callable[[Recipe, Any], dict[str, Any]] = getattr(importlib.import_module(module), name)
+    return found

@@ -32,6 +32,7 @@ COMPONENT_MODULES: tuple[str, ...] = (
     "kdtaxonomy.teachers",
     "kdtaxonomy.students",
     "kdtaxonomy.transfer",
+    "kdtaxonomy.sequence.components",
 )
 """Modules whose import registers the torch components (imported only by :func:`load_components`)."""
 

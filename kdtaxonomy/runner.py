@@ -18,7 +18,7 @@ from torch import nn
 from kdtaxonomy.data import ArrayData, DataBundle
 from kdtaxonomy.model_cache import cache_dir, data_digest, model_key, model_lock, write_provenance
 from kdtaxonomy.pipeline import Distiller, build_component
-from kdtaxonomy.recipe import Recipe
+from kdtaxonomy.recipe import Recipe, task_runner
 from kdtaxonomy.registry import load_components
 from kdtaxonomy.schema import ComponentSpec, KnowledgeSpec
 from kdtaxonomy.splits import teacher_inputs, validation_split
@@ -100,7 +100,7 @@ class Runner:
             epochs=epochs or 1,
             steps=steps,
             batch_size=o.batch_size or (t.teacher_batch_size if role == "teacher" else None) or t.batch_size,
-            lr=t.lr,
+            lr=t.teacher_lr if role == "teacher" and t.teacher_lr is not None else t.lr,
             weight_decay=t.weight_decay,
             optimizer=t.optimizer,
             momentum_delta=t.momentum_delta,
@@ -241,6 +241,9 @@ class Runner:
         return next((n.view for n in self.plan.nodes if n.name == name), "x")
 
     def run(self) -> dict[str, Any]:
+        runner = task_runner(self.recipe)
+        if runner is not None:  # a whole task with its own runner (the sequence benchmark)
+            return runner(self.recipe, self.opt)
         start = time.perf_counter()
         bundle = self.load_data()
         self.bundle = bundle

@@ -14,7 +14,7 @@ import kdtaxonomy.datasets
 import kdtaxonomy.models
 from kdtaxonomy.models import build_model, count_parameters
 from kdtaxonomy.models.base import LSTMBlock
-from kdtaxonomy.registry import REGISTRY, Component
+from kdtaxonomy.registry import REGISTRY, Component, load_components
 from kdtaxonomy.specs import load_specs
 from kdtaxonomy.specs.models import SIZES, ConvLSTMSpec, ModelSpec
 
@@ -45,17 +45,18 @@ def batch(dims: int, seed: int = 0, n: int = BATCH) -> torch.Tensor:
 def test_every_spec_has_a_builder_and_vice_versa() -> None:
     specs = load_specs()
     for kind in ("model", "dataset"):
-        registered = {c.key: c for c in REGISTRY.list(kind)}
+        registered = {c.key: c for c in load_components().list(kind)}
         assert set(specs[kind]) == set(registered), kind
         for key, component in registered.items():
             assert component.params is specs[kind][key]
             assert component.summary, f"{kind} {key} builder has no docstring"
-    sized = {"mlp", "cnn1d", "resnet1d", "lstm", "conv-lstm", "cnn2d", "resnet2d"}
+    sized = {"mlp", "cnn1d", "resnet1d", "lstm", "conv-lstm", "cnn2d", "resnet2d", "seq2seq-transformer"}
     named = {f"resnet{d}" for d in (8, 14, 20, 32, 44, 56, 110)} | {"resnet8x4", "resnet32x4", "resnet50"}
     named |= {"wrn-16-1", "wrn-16-2", "wrn-40-1", "wrn-40-2", "vgg8", "vgg11", "vgg13"}
     named |= {"mobilenetv2", "shufflenetv1", "shufflenetv2"}
-    assert {c.key for c in MODELS} == sized | named
-    assert {c.key for c in MODELS if not c.params.sized} == named
+    models = load_components().list("model")
+    assert {c.key for c in models} == sized | named
+    assert {c.key for c in models if not c.params.sized} == named
     assert kdtaxonomy.datasets.build_dataset is not None and kdtaxonomy.models.build_model is not None
 
 

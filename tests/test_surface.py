@@ -80,7 +80,7 @@ def test_messages_are_one_line_and_deduplicated() -> None:
 def test_completion_is_available() -> None:
     out = CliRunner().invoke(app, ["--help"])
     assert "--install-completion" in out.stdout
-    script = CliRunner().invoke(app, ["--show-completion", "bash"])
+    script = CliRunner().invoke(app, ["--show-completion", "bash"], prog_name="kdtax")
     assert script.exit_code == 0 and "_kdtax_completion" in script.stdout
 
 

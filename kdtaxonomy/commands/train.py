@@ -283,6 +283,9 @@ def _print_table(result: dict[str, Any]) -> None:
 
     title = f"{result['id']}#{result['configuration']}"
     caption = f"dataset: {result['dataset']['name']}; student alone = same pipeline without distillation"
+    if "student_bleu" in result:  # a sequence run: one row per model, one column per translation metric
+        _print_sequence_table(result, title, caption)
+        return
     table = Table(title=title, caption=caption, min_width=len(title) + 4)
     table.add_column("model")
     table.add_column("validation (%)", justify="right")
@@ -304,3 +307,34 @@ def _print_table(result: dict[str, Any]) -> None:
         f"{k} {v:g}" for k, v in result.get("construction", {}).items() if k != "reinitialised_modules"
     )
     sys.stdout.write(f"wall time {result['wall_seconds']:.1f} s" + (f"; {extra}" if extra else "") + "\n")
+
+
+SEQUENCE_COLUMNS = (
+    ("exact match %", "accuracy"),
+    ("token acc. %", "token_accuracy"),
+    ("BLEU", "bleu"),
+    ("chrF", "chrf"),
+    ("greedy BLEU", "greedy_bleu"),
+)
+
+
+def _print_sequence_table(result: dict[str, Any], title: str, caption: str) -> None:
+    """Test-split metrics of a sequence run (beam search unless marked greedy) and each model's selected step."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, caption=caption, min_width=len(title) + 4)
+    table.add_column("model")
+    for name, _ in SEQUENCE_COLUMNS:
+        table.add_column(name, justify="right")
+    table.add_column("selected step", justify="right")
+    curves = result.get("curves", {})
+    for role, label in (
+        ("teacher", "teacher"),
+        ("student_baseline", "student alone"),
+        ("student", "distilled"),
+    ):
+        cells = [f"{result[f'{role}_{key}']:.2f}" for _, key in SEQUENCE_COLUMNS]
+        table.add_row(label, *cells, str(curves.get(role, {}).get("selected_step", "-")))
+    Console().print(table)
+    sys.stdout.write(f"wall time {result['wall_seconds']:.1f} s\n")

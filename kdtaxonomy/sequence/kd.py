@@ -37,6 +37,11 @@ METHODS: dict[str, dict[str, float | int]] = {
     "word-kd": {"alpha": 0.5, "temperature": 1.0},
     "seq-kd": {"beam": 5, "length_penalty": 0.0},
     "seq-inter": {"beam": 5, "length_penalty": 0.0},
+    # on-policy methods (kdtaxonomy.sequence.onpolicy, .minillm); init_fraction: the share of the budget
+    # spent fine-tuning on the references first (the papers start from a fine-tuned student)
+    "gkd": {"lam": 1.0, "beta": 0.1, "temperature": 1.0, "init_fraction": 0.25},
+    "minillm": {"teacher_mix": 0.2, "clip": 0.2, "length_norm": 1, "single_step": 1, "init_fraction": 0.25},
+    "distillm": {"alpha": 0.1, "reverse": 0, "loss_eps": 0.1, "capacity": 1000, "init_fraction": 0.25},
 }
 """Each method's parameters and their defaults (``run_sequence(method, params=...)`` overrides them)."""
 

@@ -38,8 +38,9 @@ from kdtaxonomy.sequence.kd import (
 )
 from kdtaxonomy.sequence.metrics import exact_match, translation_scores
 from kdtaxonomy.sequence.models import STUDENT, TEACHER, ModelConfig, Seq2SeqTransformer, parameter_count
+from kdtaxonomy.sequence.onpolicy import ON_POLICY, onpolicy_step_loss
 from kdtaxonomy.sequence.task import SequenceTask, TaskConfig, make_task
-from kdtaxonomy.sequence.training import BatchLoss, FitConfig, FitResult, fit, nll_batch_loss
+from kdtaxonomy.sequence.training import BatchLoss, FitConfig, FitResult, StepLoss, fit, nll_batch_loss
 from kdtaxonomy.yamlio import atomic_writer
 
 TEACHER_STEPS, STUDENT_STEPS = 600, 2000
@@ -140,7 +141,8 @@ def run_sequence(
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Train and evaluate teacher, student alone and the student distilled by ``method`` (one of
-    ``METHODS``: student-alone, word-kd, seq-kd, seq-inter) with ``params`` over the method's defaults.
+    ``METHODS``: student-alone, word-kd, seq-kd, seq-inter, and the on-policy gkd, minillm, distillm of
+    :mod:`kdtaxonomy.sequence.onpolicy`) with ``params`` over the method's defaults.
 
     Metrics are on the test split, in percent: ``*_accuracy`` exact match, ``*_token_accuracy``,
     ``*_bleu``, ``*_chrf`` with beam search (``eval_beam``), and the same with greedy decoding
@@ -185,6 +187,7 @@ def run_sequence(
     extra: dict[str, Any] = {}
     targets = data.train.tgt
     loss: BatchLoss = nll_batch_loss
+    step_loss: StepLoss | None = None
     if method == "word-kd":
         dists = teacher_distributions(teacher_model, data.train.src, data.train.tgt)
         loss = word_kd_batch_loss(dists, float(mparams["alpha"]), float(mparams["temperature"]))
@@ -204,6 +207,11 @@ def run_sequence(
         same = sum(a == b for a, b in zip(targets, data.train.tgt, strict=True))
         extra["targets_equal_reference"] = 100.0 * same / len(targets)
         extra["kbest_cached"] = k_hit
+    elif method in ON_POLICY:
+        step_loss, extra["on_policy"] = onpolicy_step_loss(
+            method, mparams, teacher_model, data.train.src, data.train.tgt, valid=valid, steps=steps,
+            batch_size=batch_size, max_len=max_len, seed=seed * 131 + 3,
+        )  # fmt: skip
 
     if method == "student-alone":
         student_model, s_result = baseline, b_result
@@ -218,6 +226,7 @@ def run_sequence(
             seed=seed * 131 + 2,
             valid=valid,
             loss=loss,
+            step_loss=step_loss,
             log=log,
         )
 

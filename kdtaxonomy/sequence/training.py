@@ -24,6 +24,10 @@ IGNORE = -100
 BatchLoss = Callable[[Tensor, Tensor, Tensor], Tensor]
 """``(logits (B, T, V), labels (B, T) with IGNORE padding, example indices (B,))`` -> scalar loss."""
 
+StepLoss = Callable[[Seq2SeqTransformer, int, Tensor], Tensor]
+"""``(model in train mode, step (1-based), example indices (B,))`` -> scalar loss: a training step that builds
+its own batch, e.g. target sequences sampled from the student (:mod:`kdtaxonomy.sequence.onpolicy`)."""
+
 
 @dataclass(frozen=True)
 class FitConfig:
@@ -91,10 +95,12 @@ def fit(
     seed: int,
     valid: tuple[Sequence[Sequence[int]], Sequence[Sequence[int]]],
     loss: BatchLoss = nll_batch_loss,
+    step_loss: StepLoss | None = None,
     log: Callable[[str], None] | None = None,
 ) -> FitResult:
     """Train ``model`` on ``(sources, targets)`` for ``cfg.steps`` steps; batches are drawn from seeded
-    epoch permutations (``seed``), so two runs with one seed see the same examples in the same order."""
+    epoch permutations (``seed``), so two runs with one seed see the same examples in the same order.
+    ``step_loss``, when given, replaces the teacher-forced ``loss`` on ``targets`` (same batch indices)."""
     if len(sources) != len(targets) or not sources:
         raise ValueError(f"{len(sources)} sources for {len(targets)} targets")
     start = time.perf_counter()
@@ -108,11 +114,14 @@ def fit(
         if order.numel() < cfg.batch_size:
             order = torch.cat([order, torch.randperm(len(sources), generator=generator)])
         index, order = order[: cfg.batch_size], order[cfg.batch_size :]
-        rows = index.tolist()
-        src = pad([sources[i] for i in rows])
-        tgt_in, labels = teacher_forcing([targets[i] for i in rows])
         model.train()
-        value = loss(model(src, tgt_in), labels, index)
+        if step_loss is not None:
+            value = step_loss(model, step, index)
+        else:
+            rows = index.tolist()
+            src = pad([sources[i] for i in rows])
+            tgt_in, labels = teacher_forcing([targets[i] for i in rows])
+            value = loss(model(src, tgt_in), labels, index)
         opt.zero_grad(set_to_none=True)
         value.backward()  # type: ignore[no-untyped-call]
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)

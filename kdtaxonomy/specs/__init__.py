@@ -42,7 +42,16 @@ class Spec(BaseModel):
 SPECS: dict[str, dict[str, type[Spec]]] = {}
 """Specs by kind and key (filled when the spec modules are imported)."""
 
-_SPEC_MODULES = ("losses", "models", "datasets", "prep", "teachers", "students", "transfer")
+_SPEC_MODULES = (
+    "losses",
+    "models",
+    "datasets",
+    "prep",
+    "teachers",
+    "students",
+    "transfer",
+    "sequence",
+)
 
 
 def load_specs() -> dict[str, dict[str, type[Spec]]]:
