@@ -33,6 +33,7 @@ COMPONENT_MODULES: tuple[str, ...] = (
     "kdtaxonomy.students",
     "kdtaxonomy.transfer",
     "kdtaxonomy.sequence.components",
+    "kdtaxonomy.embedding_kd.components",
 )
 """Modules whose import registers the torch components (imported only by :func:`load_components`)."""
 

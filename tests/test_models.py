@@ -22,7 +22,7 @@ SHAPES = {1: (1, 40), 2: (3, 16, 16)}
 """A suitable per-sample input shape for each number of spatial dimensions."""
 BATCH = 4
 NUM_CLASSES = 10
-MODELS = REGISTRY.list("model")
+MODELS = load_components().list("model")  # every registration module, not only those imported here
 MODEL_DIMS = [(c.key, dims) for c in MODELS for dims in c.extra["input_dims"]]
 SIZED_MODEL_DIMS = [(key, dims) for key, dims in MODEL_DIMS if REGISTRY.get("model", key).params.sized]
 """The small sized families; the named published networks (up to 24M parameters, trained for minutes by the
@@ -54,9 +54,10 @@ def test_every_spec_has_a_builder_and_vice_versa() -> None:
     named = {f"resnet{d}" for d in (8, 14, 20, 32, 44, 56, 110)} | {"resnet8x4", "resnet32x4", "resnet50"}
     named |= {"wrn-16-1", "wrn-16-2", "wrn-40-1", "wrn-40-2", "vgg8", "vgg11", "vgg13"}
     named |= {"mobilenetv2", "shufflenetv1", "shufflenetv2"}
+    pretrained = {"minilm-l6"}  # the sentence-embedding task's pretrained encoder (kdtaxonomy.embedding_kd)
     models = load_components().list("model")
-    assert {c.key for c in models} == sized | named
-    assert {c.key for c in models if not c.params.sized} == named
+    assert {c.key for c in models} == sized | named | pretrained
+    assert {c.key for c in models if not c.params.sized} == named | pretrained
     assert kdtaxonomy.datasets.build_dataset is not None and kdtaxonomy.models.build_model is not None
 
 

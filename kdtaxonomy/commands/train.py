@@ -286,6 +286,9 @@ def _print_table(result: dict[str, Any]) -> None:
     if "student_bleu" in result:  # a sequence run: one row per model, one column per translation metric
         _print_sequence_table(result, title, caption)
         return
+    if "student_mean_cosine" in result:  # a sentence-embedding run: agreement with the teacher, size, speed
+        _print_embedding_table(result, title)
+        return
     table = Table(title=title, caption=caption, min_width=len(title) + 4)
     table.add_column("model")
     table.add_column("validation (%)", justify="right")
@@ -307,6 +310,46 @@ def _print_table(result: dict[str, Any]) -> None:
         f"{k} {v:g}" for k, v in result.get("construction", {}).items() if k != "reinitialised_modules"
     )
     sys.stdout.write(f"wall time {result['wall_seconds']:.1f} s" + (f"; {extra}" if extra else "") + "\n")
+
+
+def _print_embedding_table(result: dict[str, Any], title: str) -> None:
+    """Agreement with the teacher on the test sentences (mean cosine, nearest-neighbour agreement, top-5
+    overlap), parameters and encode speed of each model of a sentence-embedding run."""
+    from rich.console import Console
+    from rich.table import Table
+
+    caption = (
+        f"dataset: {result['dataset']['name']}, {result['dataset']['sizes']['test']} test sentences; agreement "
+        "with the teacher (NN: the same nearest test sentence; top-5: shared among the 5 nearest); sent/s: "
+        "encode speed on 1 CPU thread; step: selected on validation; student alone = the same student at its "
+        "initialisation from the teacher, without distillation"
+    )
+    table = Table(title=title, caption=caption, min_width=len(title) + 4)
+    for name in ("model", "layers", "parameters", "mean cos", "NN agree %", "top-5 %", "sent/s", "step"):
+        table.add_column(name, justify="left" if name == "model" else "right")
+    t_speed, s_speed = result["teacher_sentences_per_second"], result["student_sentences_per_second"]
+    teacher_layers = ",".join(str(i) for i in result["teacher_layers"])
+    table.add_row(
+        "teacher", teacher_layers, f"{result['teacher_parameters']:,}", "1.0000", "100", "100",
+        f"{t_speed:.1f}", "-",
+    )  # fmt: skip
+    curves = result.get("curves", {})
+    for role, label in (("student_baseline", "student alone"), ("student", "distilled")):
+        table.add_row(
+            label,
+            ",".join(str(i) for i in result["student_layers"]),
+            f"{result['student_parameters']:,}",
+            f"{result[f'{role}_mean_cosine']:.4f}",
+            f"{result[f'{role}_accuracy']:.2f}",
+            f"{result[f'{role}_top5_overlap_accuracy']:.2f}",
+            f"{s_speed:.1f}",
+            str(curves.get(role, {}).get("selected_step", "-")),
+        )
+    Console().print(table)
+    sys.stdout.write(
+        f"student/teacher: {result['parameter_ratio']:.3f} of the parameters, {result['speedup']:.2f}x the "
+        f"encode speed; wall time {result['wall_seconds']:.1f} s\n"
+    )
 
 
 SEQUENCE_COLUMNS = (

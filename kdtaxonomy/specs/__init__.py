@@ -51,6 +51,7 @@ _SPEC_MODULES = (
     "students",
     "transfer",
     "sequence",
+    "embedding",
 )
 
 
