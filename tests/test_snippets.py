@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from kdtaxonomy.catalog import load_catalog
 from kdtaxonomy.cli import app
-from kdtaxonomy.render.snippet import SNIPPET_STEPS, python_snippet
+from kdtaxonomy.render.snippet import SNIPPET_STEPS, TASK_OPTIONS, python_snippet
 
 from .conftest import CATALOG
 
@@ -34,6 +34,15 @@ def test_the_run_it_snippet_runs_as_printed(
     entry_id: str, config: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     text = _shown(entry_id, config)
+    if "run_recipe(recipe" in text:  # a task with its own runner (the sequence benchmark, sentences)
+        assert f"run_recipe(recipe, {TASK_OPTIONS})" in text
+        tiny = "RunOptions(seed=0, steps=2, teacher_steps=2, max_steps=2, cache=False, dataset_params="
+        small = text.replace(TASK_OPTIONS, tiny + "{'train': 24, 'valid': 10, 'test': 10})")
+        namespace: dict[str, object] = {}
+        exec(compile(small, "snippet", "exec"), namespace)
+        result = namespace["result"]
+        assert isinstance(result, dict) and 0.0 <= result["student_accuracy"] <= 100.0
+        return
     assert f"steps={SNIPPET_STEPS})" in text
     assert "data = build_dataset('mnist1d')\n" in text
     # The only edits: CI-sized data and budget; the student is saved in the test's folder.
@@ -42,7 +51,7 @@ def test_the_run_it_snippet_runs_as_printed(
     )
     monkeypatch.chdir(tmp_path)
     torch.manual_seed(0)
-    namespace: dict[str, object] = {}
+    namespace = {}
     exec(compile(small, "snippet", "exec"), namespace)
     accuracy = namespace["distiller"].evaluate(namespace["data"].test)  # type: ignore[attr-defined]
     assert 0.0 <= accuracy <= 100.0

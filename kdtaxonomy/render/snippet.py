@@ -58,6 +58,9 @@ SNIPPET_STEPS = 2000
 def python_snippet(entry: Entry, config: Configuration) -> str:
     """The "run it" Python snippet of a configuration (site and ``kdtax show``): it runs as printed on
     registry stand-ins for the user's teacher(s), student and data, and says where the user's own go."""
+    task = task_dataset(config, entry.id)
+    if task is not None:
+        return task_snippet(entry, config, task)
     student, teacher = _named_locations(entry, config)
     teachers, student_model = _snippet_models(entry, config)
     names = [name for name, _ in teachers]
@@ -94,4 +97,36 @@ def python_snippet(entry: Entry, config: Configuration) -> str:
         f"distiller.fit(data.train, steps={SNIPPET_STEPS})\n"
         "print(distiller.evaluate(data.test))\n"
         "distiller.save('student.safetensors')\n"
+    )
+
+
+TASK_OPTIONS = "RunOptions(seed=0)"
+"""The run options of a task snippet (the test replaces them with CI-sized budgets and data)."""
+
+
+def task_dataset(config: Configuration, entry_id: str) -> str | None:
+    """The dataset key of the configuration's recipe when it is a task with its own runner, else None."""
+    from kdtaxonomy.recipe import RecipeError, resolve
+    from kdtaxonomy.specs import get_spec
+
+    try:
+        key = resolve(config, entry_id).dataset.component
+    except RecipeError:
+        return None
+    return key if getattr(get_spec("dataset", key), "runner", "") else None
+
+
+def task_snippet(entry: Entry, config: Configuration, dataset: str) -> str:
+    """The snippet of a configuration on a task (the sequence benchmark, the catalog's sentences): its recipe
+    trains the teacher, the student alone and the distilled student there, as ``kdtax train`` does."""
+    return (
+        "from kdtaxonomy.catalog import load_catalog\n"
+        "from kdtaxonomy.recipe import resolve\n"
+        "from kdtaxonomy.runner import RunOptions, run_recipe\n\n"
+        f"# {dataset} is a task with its own runner: the recipe trains the teacher, the student alone and\n"
+        "# the distilled student on it (as kdtax train does); budgets and dataset_params go in RunOptions.\n"
+        f"entry = load_catalog().get({entry.id!r})\n"
+        f"recipe = resolve(entry.configuration({config.name!r}), entry.id)\n"
+        f"result = run_recipe(recipe, {TASK_OPTIONS})\n"
+        "print({k: v for k, v in result.items() if k.endswith('_accuracy')})\n"
     )
