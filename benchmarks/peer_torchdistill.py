@@ -44,31 +44,48 @@ from torch import Tensor, nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from torchdistill.losses.mid_level import (
+    AltActTransferLoss,
     ATLoss,
     CCKDLoss,
     CRDLoss,
+    DISTLoss,
+    FSPLoss,
+    FTLoss,
+    HierarchicalContextLoss,
     KDLoss,
+    PADL2Loss,
     PKTLoss,
     RKDLoss,
     SimpleLossWrapper,
     SPKDLoss,
+    SRDLoss,
     VIDLoss,
 )
 
 from kdtaxonomy.losses import (
+    activation_boundary,
     assistant_distillation_loss,
     attention_map,
     attention_transfer,
     correlation_congruence,
     crd_nce,
+    factor_transfer,
+    feature_l2,
     fitnets,
+    fsp,
+    fsp_matrix,
+    hcl,
+    pad_l2,
     pkt,
     rkd_angle,
     rkd_distance,
     similarity_preserving,
     soft_label_kd,
+    srd,
     vid,
 )
+from kdtaxonomy.losses.dist import dist as dist_loss
+from kdtaxonomy.losses.dist import dist_parts
 from kdtaxonomy.losses.vid import vid_variance
 
 Inputs = dict[str, Any]
@@ -77,6 +94,10 @@ TAU = 4.0  # KD temperature
 NUM_CLASSES = 100
 CRD_N, CRD_D, CRD_K, CRD_T = 16384, 128, 512, 0.07  # dataset size, feat dim, negatives, temperature
 CRD_T_F32 = float(torch.tensor(CRD_T, dtype=torch.float32))  # what torchdistill's float32 buffer holds
+DIST_BETA, DIST_GAMMA = 1.0, 2.0  # DIST weights of the inter- and intra-class terms (tau = TAU)
+SRD_EXPONENT, SRD_EPS = 4.0, 1e-4  # SRD's power (ImageNet recipe) and its batch-norm epsilon
+PAD_EPS = 1e-6  # PAD-L2's variance epsilon (both libraries' default)
+AB_MARGIN = 1.0
 RKD_ANGLE_MAX_B_THEIRS = 256  # torchdistill's angle loss materialises (B, B, D) and B^3 tensors at once
 
 
@@ -213,6 +234,37 @@ def crd_inputs_eps0(b: int, dtype: torch.dtype) -> Inputs:
     return crd_inputs(b, dtype, eps=0.0)
 
 
+def srd_inputs(b: int, dtype: torch.dtype) -> Inputs:
+    """Projected student and teacher penultimate features (B, 256) plus both logits."""
+    d = Draw(6000 + b, dtype)
+    return {
+        "s": d.randn(b, 256), "t": d.randn(b, 256, scale=2.0),
+        "s_logits": d.randn(b, NUM_CLASSES, scale=2.0), "t_logits": d.randn(b, NUM_CLASSES, scale=3.0),
+    }  # fmt: skip
+
+
+def pad_inputs(b: int, dtype: torch.dtype) -> Inputs:
+    d = Draw(7000 + b, dtype)
+    return {"s": d.randn(b, 256), "t": d.randn(b, 256), "log_var": d.randn(b, 256, scale=0.5)}
+
+
+def fsp_inputs(b: int, dtype: torch.dtype) -> Inputs:
+    """Two maps per side (the input and the output of a stage), equal spatial size 8x8."""
+    d = Draw(8000 + b, dtype)
+    return {
+        "s": d.randn(b, 16, 8, 8), "s2": d.randn(b, 32, 8, 8),
+        "t": d.randn(b, 16, 8, 8), "t2": d.randn(b, 32, 8, 8),
+    }  # fmt: skip
+
+
+def ft_factors(b: int, dtype: torch.dtype) -> Inputs:
+    return maps(b, dtype, (32, 8, 8), (32, 8, 8))
+
+
+def ab_inputs(b: int, dtype: torch.dtype) -> Inputs:
+    return maps(b, dtype, (64, 8, 8), (64, 8, 8))
+
+
 # ------------------------------------------------------------------------------------------- the peers
 
 
@@ -269,6 +321,79 @@ def td_crd(x: Inputs, with_contrast: bool = True) -> Tensor:
         supp["contrast_idx"] = x["contrast"]
     student = {"s_norm": {"output": x["s"]}, "s_empty": {"input": supp}}
     return x["td"](student, io("t_norm", x["t"]))
+
+
+def td_dist(x: Inputs) -> Tensor:
+    m = DISTLoss("fc", "output", "fc", "output", beta=DIST_BETA, gamma=DIST_GAMMA, tau=TAU, eps=1e-8)
+    return m(io("fc", x["s"]), io("fc", x["t"]))
+
+
+def td_srd(x: Inputs) -> Tensor:
+    """torchdistill's SRDLoss reads the features after SRDModelWrapper's norm layer: here an
+    ``nn.BatchNorm1d(D, affine=False, eps=1e-4)`` in training mode applied to each side."""
+    bn = nn.BatchNorm1d(x["s"].shape[1], affine=False, eps=SRD_EPS).to(x["s"].dtype).train()
+    zs, zt = bn(x["s"]), bn(x["t"])
+    m = SRDLoss(
+        "norm", "output", "norm", "output", "fc", "output", "fc", "output",
+        exponent=SRD_EXPONENT, temperature=1.0, reduction="batchmean",
+    )  # fmt: skip
+    return m(
+        {"norm": {"output": zs}, "fc": {"output": x["s_logits"]}},
+        {"norm": {"output": zt}, "fc": {"output": x["t_logits"]}},
+    )
+
+
+def td_pad(x: Inputs, log_var: Tensor | None = None) -> Tensor:
+    v = x["log_var"] if log_var is None else log_var
+    m = PADL2Loss("emb", "emb", module_path="var_estimator", eps=PAD_EPS, reduction="mean")
+    return m({"emb": {"output": x["s"]}, "var_estimator": {"output": v}}, io("emb", x["t"]))
+
+
+def td_fsp(x: Inputs) -> Tensor:
+    def side(first: str, second: str) -> dict[str, str]:
+        return {"io": "output", "path": first}, {"io": "output", "path": second}
+
+    sf, ss = side("first", "second")
+    cfg = {
+        "pair": {
+            "student_first": sf,
+            "student_second": ss,
+            "teacher_first": sf,
+            "teacher_second": ss,
+            "weight": 1,
+        }
+    }
+    m = FSPLoss(cfg)
+    student = {"first": {"output": x["s"]}, "second": {"output": x["s2"]}}
+    teacher_ = {"first": {"output": x["t"]}, "second": {"output": x["t2"]}}
+    return m(student, teacher_)
+
+
+def td_ft(x: Inputs) -> Tensor:
+    m = FTLoss(p=1, reduction="mean", paraphraser_path="paraphraser", translator_path="translator")
+    return m(io("translator", x["s"]), io("paraphraser", x["t"]))
+
+
+def td_ab(x: Inputs) -> Tensor:
+    m = AltActTransferLoss({"pair": pair()}, margin=AB_MARGIN, reduction="mean")
+    return m(io("layer", x["s"]), io("layer", x["t"]))
+
+
+def td_hcl(x: Inputs) -> Tensor:
+    m = HierarchicalContextLoss("abf", "output", "layer", "output", reduction="mean", output_sizes=[4, 2, 1])
+    return m(io("abf", (x["s"], None)), io("layer", x["t"]))
+
+
+def dist_eps0(x: Inputs, _: float) -> float:
+    """DIST with the Pearson correlation's eps removed (torchdistill's cosine_similarity only clamps)."""
+    inter, intra = dist_parts(x["s"], x["t"], TAU, eps=0.0)
+    return float(DIST_BETA * inter + DIST_GAMMA * intra)
+
+
+def fsp_col_norms(x: Inputs, _: float) -> float:
+    """torchdistill's FSP: (1/B) sum_{b,j} ||G^S_b[:, j] - G^T_b[:, j]||_2 (column norms, not squared)."""
+    d = fsp_matrix(x["s"], x["s2"]) - fsp_matrix(x["t"], x["t2"])
+    return float(d.norm(dim=1).sum() / d.shape[0])
 
 
 def crd_eps_shift(x: Inputs, ours: float) -> float:
@@ -507,6 +632,103 @@ def cases() -> list[Case]:
             "the alias table's init_prob_alias has the same typo (not reached with uniform unigrams).",
             timed=False,
         ),
+        Case(
+            "DIST (tau 4, beta 1, gamma 2)",
+            logits,
+            lambda x: dist_loss(x["s"], x["t"], DIST_BETA, DIST_GAMMA, TAU),
+            td_dist,
+            "Same formula: tau^2 * (beta * (1 - mean_i rho(Y_s,i:, Y_t,i:)) + gamma * (1 - mean_j rho(Y_s,:j, "
+            "Y_t,:j))) on Y = softmax(Z / tau). Only the Pearson eps differs: kdtaxonomy divides by "
+            "||u_c|| ||v_c|| + 1e-8 (the authors' code), torchdistill calls F.cosine_similarity(eps=1e-8), which "
+            "only clamps the norm product at 1e-8 (no shift here); the column norms of the probabilities are "
+            "small, so the shift is visible in float64 (~1e-8 relative). Predicted: kdtaxonomy's dist_parts "
+            "with eps 0.",
+            predict=dist_eps0,
+            timed=False,
+        ),
+        Case(
+            "SRD (alpha 4, + KL at T 1)",
+            srd_inputs,
+            lambda x: (
+                2.0 * srd(x["s"], x["t"], SRD_EXPONENT, SRD_EPS)
+                + soft_label_kd(x["s_logits"], x["t_logits"], 1.0)
+            ),
+            td_srd,
+            "torchdistill's SRDLoss returns 2 * log sum |z_s - z_t|^alpha + KL(batchmean, T=1) on the features "
+            "after SRDModelWrapper's norm layer (here nn.BatchNorm1d(D, affine=False, eps=1e-4) in training mode "
+            "on each side); kdtaxonomy's srd() batch-standardises inside (F.batch_norm, same eps) and the KD term "
+            "is soft_label_kd at T=1 (T^2 = 1), so ours = 2*srd + soft_label_kd: the same value.",
+            predict=lambda x, v: v,
+            timed=False,
+        ),
+        Case(
+            "PAD-L2 (learned log-variance)",
+            pad_inputs,
+            lambda x: pad_l2(x["s"], x["t"], x["log_var"], PAD_EPS),
+            td_pad,
+            "Same formula: mean over B*D of (t - s)^2 / (eps + exp(v)) + v with eps 1e-6 (torchdistill averages "
+            "over D, then over B: the same mean for flattened (B, D) features).",
+            predict=lambda x, v: v,
+            timed=False,
+        ),
+        Case(
+            "PAD plain L2 (vs PADL2Loss, v = 0)",
+            pad_inputs,
+            lambda x: feature_l2(x["s"], x["t"]),
+            lambda x: td_pad(x, torch.zeros_like(x["log_var"])),
+            "kdtaxonomy's feature_l2 (PAD's L2 baseline, the mean squared error) against torchdistill's PADL2Loss "
+            "with log-variance 0 (torchdistill 1.1.5 has no separate plain-L2 PAD module; its configs use "
+            "nn.MSELoss through SimpleLossWrapper, compared in the FitNets row): theirs divides by eps + exp(0), "
+            "so predicted theirs = ours / (1 + 1e-6).",
+            predict=lambda x, v: v / (1.0 + PAD_EPS),
+            timed=False,
+        ),
+        Case(
+            "FSP (one pair of 8x8 maps per side)",
+            fsp_inputs,
+            lambda x: fsp(x["s"], x["s2"], x["t"], x["t2"]),
+            td_fsp,
+            "Same FSP matrices G = F1 F2^T / (H*W) (equal spatial sizes, so neither library pools; on unequal "
+            "sizes torchdistill max-pools, kdtaxonomy average-pools). kdtaxonomy takes the paper's squared L2 "
+            "norm, (1/B) sum_b ||G^S_b - G^T_b||_F^2; torchdistill (G^S - G^T).norm(dim=1).sum() / B, the sum of "
+            "the (unsquared) column norms over the n columns. Predicted: that sum from kdtaxonomy's fsp_matrix.",
+            predict=fsp_col_norms,
+            grad_keys=("s", "s2"),
+            timed=False,
+        ),
+        Case(
+            "FT factor loss (p=1)",
+            ft_factors,
+            lambda x: factor_transfer(x["s"], x["t"], 1.0),
+            td_ft,
+            "Both L2-normalise each flattened factor (torchdistill without an eps). torchdistill with p=1 returns "
+            "F.l1_loss(reduction='mean'), the mean over B*D elements; kdtaxonomy the batch mean of the per-sample "
+            "L1 norm (the paper's ||.||_1): ratio = D = C*H*W = 2048. Predicted theirs = ours / D.",
+            predict=lambda x, v: v / x["s"][0].numel(),
+            timed=False,
+        ),
+        Case(
+            "AB alternative loss (margin 1)",
+            ab_inputs,
+            lambda x: activation_boundary(x["s"], x["t"], AB_MARGIN),
+            td_ab,
+            "Same loss: torchdistill's AltActTransferLoss sums (s + m)^2 [s > -m, t <= 0] + (s - m)^2 [s <= m, "
+            "t > 0] and divides by B (reduction 'mean'); kdtaxonomy's hinges relu(m -+ s)^2 select the same "
+            "elements (at s = +-m both give 0).",
+            predict=lambda x, v: v,
+            timed=False,
+        ),
+        Case(
+            "ReviewKD HCL (8x8, sizes 4/2/1)",
+            hint_maps,
+            lambda x: hcl(x["s"], x["t"], (4, 2, 1)),
+            td_hcl,
+            "Same hierarchical context loss: MSE of the maps plus the MSEs of both adaptive-average-pooled to "
+            "4x4, 2x2, 1x1 weighted 1/2, 1/4, 1/8, divided by the weight sum 1.875 (torchdistill's "
+            "HierarchicalContextLoss for one level, as the authors' hcl).",
+            predict=lambda x, v: v,
+            timed=False,
+        ),
     ]
 
 
@@ -693,9 +915,10 @@ def main() -> None:
     print(
         "[--] Not compared: DKD (kdtaxonomy dkd) has no torchdistill 1.1.5 counterpart (its logit losses are "
         "KD, LogitStdKD, DIST/DIST+, SSKD, SKD); nst, mmd, rkd_area, conditional/weighted/multi-teacher KD, "
-        "dml, cosine_embedding are kdtaxonomy-only; torchdistill's FSP, FT, AB (AltActTransfer), SSKD, PAD, "
-        "HierarchicalContext (ReviewKD), DIST and SRD have kdtaxonomy counterparts that this script does not "
-        "compare (yet); KTA/Affinity, ChSim and SKD have none."
+        "dml, cosine_embedding are kdtaxonomy-only; torchdistill's SSKD has a kdtaxonomy "
+        "counterpart that this script does not compare (yet), and FT, PAD and ReviewKD are compared on their "
+        "loss terms only (not the paraphraser/translator, variance head or ABF modules); KTA/Affinity, ChSim "
+        "and SKD have none."
     )
     if not args.no_timing:
         print()
