@@ -59,6 +59,7 @@ from torchdistill.losses.mid_level import (
     SimpleLossWrapper,
     SPKDLoss,
     SRDLoss,
+    SSKDLoss,
     VIDLoss,
 )
 
@@ -86,6 +87,7 @@ from kdtaxonomy.losses import (
 )
 from kdtaxonomy.losses.dist import dist as dist_loss
 from kdtaxonomy.losses.dist import dist_parts
+from kdtaxonomy.losses.sskd import ss_similarity, sskd_similarity, sskd_transform
 from kdtaxonomy.losses.vid import vid_variance
 
 Inputs = dict[str, Any]
@@ -98,6 +100,9 @@ DIST_BETA, DIST_GAMMA = 1.0, 2.0  # DIST weights of the inter- and intra-class t
 SRD_EXPONENT, SRD_EPS = 4.0, 1e-4  # SRD's power (ImageNet recipe) and its batch-norm epsilon
 PAD_EPS = 1e-6  # PAD-L2's variance epsilon (both libraries' default)
 AB_MARGIN = 1.0
+SSKD_M, SSKD_D = 3, 128  # transformed copies per sample (torchdistill's layout fixes 3), head width
+SSKD_SS_T, SSKD_TF_T, SSKD_SS_RATIO, SSKD_TF_RATIO = 0.5, 4.0, 0.75, 1.0
+SSKD_SS_W, SSKD_TF_W = 10.0, 2.7
 RKD_ANGLE_MAX_B_THEIRS = 256  # torchdistill's angle loss materialises (B, B, D) and B^3 tensors at once
 
 
@@ -265,6 +270,31 @@ def ab_inputs(b: int, dtype: torch.dtype) -> Inputs:
     return maps(b, dtype, (64, 8, 8), (64, 8, 8))
 
 
+def sskd_inputs(b: int, dtype: torch.dtype) -> Inputs:
+    """torchdistill's stacked layout of ``b`` samples: row ``4 i`` is sample ``i``, rows ``4 i + 1 + m`` its
+    ``m``-th transformed copy (``4 b`` rows of self-supervision head outputs and logits per model), plus the
+    same tensors in kdtaxonomy's layout (normal ``(b, .)``, transformed transformation-major, row ``m b + i``).
+    The teacher's transformed head outputs are its normal ones plus noise (most positives ranked first),
+    its transformed logits favour the label."""
+    d = Draw(9000 + b, dtype)
+    y = d.randint(NUM_CLASSES, b)
+    t_normal = d.randn(b, 1, SSKD_D)
+    t_head = torch.cat([t_normal, t_normal + d.randn(b, SSKD_M, SSKD_D, scale=6.0)], dim=1)
+    s_head = d.randn(b, 1 + SSKD_M, SSKD_D)
+    t_logits = d.randn(b, 1 + SSKD_M, NUM_CLASSES, scale=3.0)
+    t_logits[torch.arange(b), :, y] += 4.0
+    s_logits = d.randn(b, 1 + SSKD_M, NUM_CLASSES, scale=2.0)
+
+    def ours(v: Tensor) -> tuple[Tensor, Tensor]:  # (normal, transformed transformation-major)
+        return v[:, 0], v[:, 1:].transpose(0, 1).reshape(SSKD_M * b, v.shape[-1])
+
+    x: Inputs = {"y": y}
+    for name, v in (("s_head", s_head), ("t_head", t_head), ("s_logits", s_logits), ("t_logits", t_logits)):
+        x[name] = v.reshape(b * (1 + SSKD_M), v.shape[-1])  # torchdistill's stacked rows
+        x[name + "_n"], x[name + "_tf"] = ours(v)
+    return x
+
+
 # ------------------------------------------------------------------------------------------- the peers
 
 
@@ -382,6 +412,27 @@ def td_ab(x: Inputs) -> Tensor:
 def td_hcl(x: Inputs) -> Tensor:
     m = HierarchicalContextLoss("abf", "output", "layer", "output", reduction="mean", output_sizes=[4, 2, 1])
     return m(io("abf", (x["s"], None)), io("layer", x["t"]))
+
+
+def td_sskd(x: Inputs) -> Tensor:
+    """torchdistill's SSKDLoss with the recipe's weights for its self-supervision and transform terms only
+    (loss_weights [0, 0, 10, 2.7]: its CE and KD on the normal samples are separate terms in kdtaxonomy)."""
+    m = SSKDLoss(
+        "fc", "fc", "ss", "ss", kl_temp=TAU, ss_temp=SSKD_SS_T, tf_temp=SSKD_TF_T, ss_ratio=SSKD_SS_RATIO,
+        tf_ratio=SSKD_TF_RATIO, loss_weights=[0.0, 0.0, SSKD_SS_W, SSKD_TF_W], reduction="batchmean",
+    )  # fmt: skip
+    student = {"fc": {"output": x["s_logits"]}, "ss": {"output": x["s_head"]}}
+    teacher_ = {"fc": {"output": x["t_logits"]}, "ss": {"output": x["t_head"]}}
+    return m(student, teacher_, x["y"])
+
+
+def ours_sskd(x: Inputs) -> Tensor:
+    s_sim = ss_similarity(x["s_head_tf"], x["s_head_n"])
+    t_sim = ss_similarity(x["t_head_tf"], x["t_head_n"])
+    l_ss = sskd_similarity(s_sim, t_sim, SSKD_SS_T, SSKD_SS_RATIO)
+    y = x["y"].repeat(SSKD_M)
+    l_t = sskd_transform(x["s_logits_tf"], x["t_logits_tf"], y, SSKD_TF_T, SSKD_TF_RATIO)
+    return SSKD_SS_W * l_ss + SSKD_TF_W * l_t
 
 
 def dist_eps0(x: Inputs, _: float) -> float:
@@ -729,6 +780,27 @@ def cases() -> list[Case]:
             predict=lambda x, v: v,
             timed=False,
         ),
+        Case(
+            "SSKD (10 L_ss + 2.7 L_T)",
+            sskd_inputs,
+            ours_sskd,
+            td_sskd,
+            "torchdistill's SSKDLoss (ss_temp 0.5, tf_temp 4, ss_ratio 0.75, tf_ratio 1, loss_weights [0, 0, 10, "
+            "2.7], batchmean) on its stacked io_dict (row 4i sample i, rows 4i+1..4i+3 its transformed copies) vs "
+            "10 sskd_similarity + 2.7 sskd_transform on the same tensors in kdtaxonomy's layout (normal rows, "
+            "transformed rows transformation-major, A = ss_similarity; its CE and KD terms are separate terms in "
+            "kdtaxonomy and weighted 0 here). Same forms: cosine matrix A[r, j], T^2 * batchmean KL over the "
+            "selected rows, positives and labels per transformed row, the same selection (rank 0 rows kept, then "
+            "int(ratio * wrong) of the smallest rank; tf_ratio 1 keeps all rows). Only the tie-break differs by "
+            "design: at equal ranks on the cut kdtaxonomy keeps rows in its transformation-major order, "
+            "torchdistill by argsort of its sample-major ranks, so the kept rows (and values) can differ; these "
+            "inputs have no tie on the cut (B=64: 127 of 192 rows wrong, 160 kept, ranks 13 | 14), and "
+            "F.normalize's eps 1e-12 vs cosine_similarity's 1e-8 clamp do not act: the same value to rounding "
+            "(each term alone also agrees, float64: L_ss 0.00804904858, L_T 6.50474916). "
+            "The teacher head's contrastive_prediction (torchdistill's AuxSSKDLoss) is not part of this loss.",
+            predict=lambda x, v: v,
+            timed=False,
+        ),
     ]
 
 
@@ -915,10 +987,10 @@ def main() -> None:
     print(
         "[--] Not compared: DKD (kdtaxonomy dkd) has no torchdistill 1.1.5 counterpart (its logit losses are "
         "KD, LogitStdKD, DIST/DIST+, SSKD, SKD); nst, mmd, rkd_area, conditional/weighted/multi-teacher KD, "
-        "dml, cosine_embedding are kdtaxonomy-only; torchdistill's SSKD has a kdtaxonomy "
-        "counterpart that this script does not compare (yet), and FT, PAD and ReviewKD are compared on their "
-        "loss terms only (not the paraphraser/translator, variance head or ABF modules); KTA/Affinity, ChSim "
-        "and SKD have none."
+        "dml, cosine_embedding are kdtaxonomy-only; SSKD, FT, PAD and ReviewKD are compared on their loss terms "
+        "only (SSKD: SSKDLoss's self-supervision and transform terms, not the heads, the transformations, its "
+        "CE/KD on the normal samples or the teacher head's contrastive prediction, AuxSSKDLoss; not the "
+        "paraphraser/translator, variance head or ABF modules); KTA/Affinity, ChSim and SKD have none."
     )
     if not args.no_timing:
         print()
