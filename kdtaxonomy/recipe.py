@@ -426,3 +426,14 @@ def task_runner(recipe: Recipe) -> Callable[[Recipe, Any], dict[str, Any]] | Non
     module, _, name = path.partition(":")
     found: Callable[[Recipe, Any], dict[str, Any]] = getattr(importlib.import_module(module), name)
     return found
+
+
+def task_budget(training: TrainingSpec, options: Any) -> tuple[int, int, int]:
+    """(student steps, teacher steps, batch size) of a task runner's run: the run options' ``steps``,
+    ``teacher_steps`` and ``batch_size`` over the recipe's, both capped by any ``max_steps``."""
+    steps = options.steps or training.steps
+    teacher_steps = options.teacher_steps or training.teacher_steps
+    caps = [v for v in (options.max_steps, training.max_steps) if v]
+    if caps:
+        steps, teacher_steps = min(steps, *caps), min(teacher_steps, *caps)
+    return steps, teacher_steps, options.batch_size or training.batch_size

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from kdtaxonomy.embedding_kd.corpus import Corpus, build_corpus
+from kdtaxonomy.recipe import task_budget
 from kdtaxonomy.registry import register
 from kdtaxonomy.specs import embedding as specs
 
@@ -106,12 +107,10 @@ def run_task(recipe: Recipe, options: RunOptions) -> dict[str, Any]:
     data = specs.CatalogSentencesSpec.model_validate({**recipe.dataset.params, **options.dataset_params})
     corpus = corpus_of(data)
     t = recipe.training
-    steps = options.steps or t.steps
-    if options.max_steps or t.max_steps:
-        steps = min(steps, min(v for v in (options.max_steps, t.max_steps) if v))
+    steps, _, batch = task_budget(t, options)
     settings = FitSettings(
         steps=steps,
-        batch_size=options.batch_size or t.batch_size,
+        batch_size=batch,
         lr=t.lr,
         eval_every=t.eval_every,
         weight_decay=t.weight_decay,

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
+from kdtaxonomy.recipe import task_budget
 from kdtaxonomy.registry import register
 from kdtaxonomy.sequence.models import ModelConfig, Seq2SeqTransformer
 from kdtaxonomy.sequence.task import SequenceTask, TaskConfig, make_task
@@ -127,12 +128,7 @@ def run_task(recipe: Recipe, options: RunOptions) -> dict[str, Any]:
     method_params = transfer.model_validate(recipe.transfer.params).model_dump()
     data = specs.SeqTranslationSpec.model_validate({**recipe.dataset.params, **options.dataset_params})
     t = recipe.training
-    steps = options.steps or t.steps
-    teacher_steps = options.teacher_steps or t.teacher_steps
-    if options.max_steps or t.max_steps:
-        cap = min(v for v in (options.max_steps, t.max_steps) if v)
-        steps, teacher_steps = min(steps, cap), min(teacher_steps, cap)
-    batch = options.batch_size or t.batch_size
+    steps, teacher_steps, batch = task_budget(t, options)
     result = run_sequence(
         recipe.transfer.component,
         options.seed,
