@@ -28,6 +28,19 @@ DEFAULT: Variant = (("scale", 1.0),)
 
 
 @dataclass(frozen=True)
+class Share:
+    """A stage length as a fraction of the student's step budget, written into the recipe in epochs of the
+    regime (``whole``: rounded to whole epochs, at least 1, as the transfer's ``hint_epochs`` takes)."""
+
+    fraction: float
+    whole: bool = False
+
+    def epochs(self, steps: int, steps_per_epoch: int) -> float:
+        value = self.fraction * steps / steps_per_epoch
+        return max(1, round(value)) if self.whole else round(value, 3)
+
+
+@dataclass(frozen=True)
 class Term:
     """One loss term of a method: registry loss ``component`` read at ``location`` with ``weight``."""
 
@@ -56,6 +69,10 @@ class Method:
     )  # fmt: skip
     """Variants tried on validation: ``scale`` multiplies every cited weight, ``temperature`` replaces the
     terms' temperature. One variant: nothing to choose (the null control)."""
+    transfer: dict[str, Any] | None = None
+    """The transfer component (``{"component": ..., "params": {...}}``; None: ``permuted``), e.g. a hint stage."""
+    training: dict[str, Any] = field(default_factory=dict)
+    """Training fields the method sets (its optimizer), over the regime's budget."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +100,21 @@ LOGIT_GRID = (
     (("scale", 0.1),), (("scale", 1.0),), (("scale", 10.0),), (("scale", 1.0), ("temperature", 2.0)),
 )  # fmt: skip
 """Grid of the temperature-scaled logit losses: the weight, and T = 2 beside the cited T = 4."""
+
+HINT = Share(1 / 8, whole=True)
+"""An initialisation stage (AB, FT, FSP): about an eighth of the budget, the catalog configurations' 8 epochs of
+the stand-in's 2000 steps for RepDistiller's 30 initialisation epochs before its 240."""
+HINT_STAGE = {"component": "intermediate-layer", "params": {"hint_epochs": HINT}}
+HEAD = Share(3 / 69, whole=True)
+"""SSKD's head stage: the catalog configuration's 3 epochs of the stand-in's 69 (2000 steps of 29)."""
+HEAD_STAGE = {"component": "intermediate-layer", "params": {"hint_epochs": HEAD}}
+PAD_SWITCH = Share(3 / 4)
+"""PAD-L2 takes over from L2 after three quarters of the budget (torchdistill: 90 of 120 epochs)."""
+
+
+def _catalog(configuration: str) -> str:
+    return f"the catalog configuration {configuration} (whose implementation notes source each value)"
+
 
 METHODS: tuple[Method, ...] = (
     Method("null-kd", "null control (KD term at weight 0)",
@@ -118,7 +150,8 @@ METHODS: tuple[Method, ...] = (
            f"{MDISTILLER} (CRD: feat 0.8, dim 128, T 0.07, momentum 0.5, CE 1; 512 negatives instead of "
            "16384: the memory-bank gather dominates a CPU step)", "tian2020-crd#compression", "CRD"),
     Method("dkd", "DKD (Zhao et al. 2022)",
-           (Term("dkd", "output", 1.0, {"alpha": 1.0, "beta": 8.0, "temperature": 4.0}),), 1.0,
+           (Term("dkd", "output", 1.0, {"alpha": 1.0, "beta": 8.0, "temperature": 4.0,
+                                        "warmup_epochs": Share(20 / 240)}),), 1.0,
            f"{MDISTILLER} (DKD: CE 1, alpha 1, beta 8, T 4, warm-up 20 of 240 epochs, kept as that fraction "
            "of the budget)", "zhao2022-dkd#classification", "DKD", grid=LOGIT_GRID),
     Method("cosine", "cosine embedding matching", (Term("cosine-embedding", "embedding", 1.0),), 1.0,
@@ -135,10 +168,73 @@ METHODS: tuple[Method, ...] = (
            (Term("conditional-kd", "output", 1.0, {"temperature": 1.0}),), 0.0,
            "Meng et al. 2019 via the catalog's spec (T = 1; the conditional loss holds the label term, so CE "
            "weight 0)", "meng2019-conditional-ts#main"),
+    # -- the reference libraries' methods of the knowledge-base issue (settings from their catalog entries) --
+    Method("ab", "AB (Heo et al. 2019)",
+           (Term("activation-boundary", "block1", 0.0015, {"margin": 1.0, "until_epochs": HINT}),
+            Term("activation-boundary", "block2", 0.003, {"margin": 1.0, "until_epochs": HINT})), 1.0,
+           f"{REPDISTILLER} via {_catalog('heo2019-activation-boundaries#main')} (margin 1, stage weights "
+           "2^(i-n+1) x 3/1000 over the two blocks every student has; the AB terms alone for an eighth of the "
+           "budget, as RepDistiller's 30 initialisation epochs before 240, then CE alone)",
+           "heo2019-activation-boundaries#main", "AB", transfer=HINT_STAGE),
+    Method("ft", "FT (Kim et al. 2018)",
+           (Term("factor-transfer", "block2", 3.0,
+                 {"p": 1.0, "factor_rate": 0.5, "paraphraser_epochs": HINT}),), 1.0,
+           f"{REPDISTILLER} via {_catalog('kim2018-factor-transfer#main')} (paraphrase rate 0.5, p 1, weight "
+           "3 for RepDistiller's 200 on its mean over positions; the paraphraser alone for an eighth of the "
+           "budget; block2, the suite's feature location)", "kim2018-factor-transfer#main", "FT",
+           transfer=HINT_STAGE),
+    Method("fsp", "FSP (Yim et al. 2017)", (Term("fsp", "block1&block2", 1.0, {"until_epochs": HINT}),), 1.0,
+           f"{REPDISTILLER} via {_catalog('yim2017-fsp#main')} (FSP alone for an eighth of the budget, then "
+           "CE alone; the one pair of blocks every student has)", "yim2017-fsp#main", "FSP",
+           transfer=HINT_STAGE),
+    Method("kdsvd", "KDSVD (Lee et al. 2018)",
+           (Term("kdsvd", "block1&block2", 1.0, {"k": 1, "candidates": 1}),), 1.0,
+           f"{_catalog('lee2018-kdsvd#main')} (k 1, one candidate; the blocks every student has)",
+           "lee2018-kdsvd#main"),
+    Method("ofd", "OFD (Heo et al. 2019)",
+           (Term("ofd", "preact1", 0.0005), Term("ofd", "preact2", 0.001)), 1.0,
+           f"{_catalog('heo2019-ofd#main')} (pre-ReLU features, stage weights halving away from the "
+           "deepest of the two stages every student has)", "heo2019-ofd#main"),
+    Method("kr", "knowledge review (Chen et al. 2021)",
+           (Term("knowledge-review", "block1&block2&embedding", 1.0),), 1.0,
+           f"{_catalog('chen2021-knowledge-review#classification')} (weight 1; the blocks every student has "
+           "and the embedding)", "chen2021-knowledge-review#classification"),
+    Method("dot", "KD + DOT (Zhao et al. 2023)", (Term("soft-label-kd", "output", 0.9, {"temperature": 4.0}),),
+           0.1, f"{MDISTILLER} via {_catalog('zhao2023-dot#kd-dot')} (KD: CE 0.1, KD 0.9, T 4; DOT: "
+           "momentum 0.9, delta 0.075, lr 0.05, weight decay 5e-4; the seed's teacher is trained by the same "
+           "optimizer)", "zhao2023-dot#kd-dot", "KD+DOT", grid=LOGIT_GRID,
+           training={"optimizer": "dot", "momentum_delta": 0.075, "lr": 0.05, "weight_decay": 0.0005}),
+    Method("tf-kd", "Tf-KD regularisation (Yuan et al. 2020)",
+           (Term("tfkd-reg", "output", 0.1, {"correct_prob": 0.99, "temperature": 20.0}),), 0.9,
+           f"{_catalog('yuan2020-tf-kd#regularization')} (a virtual teacher: the trained teacher is unused)",
+           "yuan2020-tf-kd#regularization"),
+    Method("sskd", "SSKD (Xu et al. 2020)",
+           (Term("sskd", "embedding&output", 1.0,
+                 {"transforms": ["reverse", "negate", "reverse-negate"], "head_epochs": HEAD}),
+            Term("soft-label-kd", "output", 0.9, {"temperature": 4.0})), 1.0,
+           f"{_catalog('xu2020-sskd#classification')} (torchdistill's weights; the head alone for the "
+           "catalog's 3 of 69 epochs)", "xu2020-sskd#classification", transfer=HEAD_STAGE),
+    Method("l2", "feature L2 (PAD's baseline)", (Term("feature-l2", "embedding", 15.0),), 1.0,
+           f"{_catalog('zhang2020-pad#l2')} (torchdistill's weight 15)", "zhang2020-pad#l2"),
+    Method("pad-l2", "PAD-L2 (Zhang et al. 2020)",
+           (Term("feature-l2", "embedding", 15.0, {"until_epochs": PAD_SWITCH}),
+            Term("pad-l2", "embedding", 1.0, {"from_epochs": PAD_SWITCH})), 1.0,
+           f"{_catalog('zhang2020-pad#pad-l2')} (L2 15 for three quarters of the budget, as torchdistill's "
+           "90 of 120 epochs, then PAD-L2 1)", "zhang2020-pad#pad-l2"),
+    Method("ickd", "ICKD (Liu et al. 2021)",
+           (Term("ickd", "block2", 2.0), Term("soft-label-kd", "output", 0.5, {"temperature": 1.0})), 1.0,
+           f"{_catalog('liu2021-ickd#classification')}", "liu2021-ickd#classification"),
+    Method("dist", "DIST (Huang et al. 2022)",
+           (Term("dist", "output", 2.0, {"beta": 1.0, "gamma": 1.0, "temperature": 1.0}),), 1.0,
+           f"{_catalog('huang2022-dist#classification')}", "huang2022-dist#classification", grid=LOGIT_GRID),
+    Method("srd", "SRD (Miles & Mikolajczyk 2024)",
+           (Term("srd", "embedding", 2.0, {"exponent": 4.0}),
+            Term("soft-label-kd", "output", 1.0, {"temperature": 1.0})), 1.0,
+           f"{_catalog('miles2024-srd#classification')}", "miles2024-srd#classification"),
 )  # fmt: skip
 
-DKD_WARMUP_FRACTION = 20 / 240
-"""mdistiller's DKD warm-up (20 epochs of a 240-epoch schedule), applied as a fraction of each budget."""
+TRAIN_ROWS = 3600
+"""MNIST-1D's training rows after the validation split (4000 minus 10%): the epoch length of a regime."""
 
 SMALL = {"component": "cnn1d", "params": {"size": "small"}}
 
@@ -196,15 +292,14 @@ def recipe_data(
     scale = chosen.get("scale", 1.0)
     steps = r.steps // QUICK_DIVISOR if quick else r.steps
     teacher_steps = TEACHER_STEPS // QUICK_DIVISOR if quick else TEACHER_STEPS
+    rows = round(TRAIN_ROWS * (r.fraction or 1.0))
+    per_epoch = max(1, -(-rows // r.batch_size))
     knowledge = []
     for term in m.terms:
         params = dict(term.params)
         if "temperature" in chosen and "temperature" in params:
             params["temperature"] = chosen["temperature"]
-        if term.component == "dkd":
-            rows = round(3600 * (r.fraction or 1.0))
-            steps_per_epoch = max(1, -(-rows // r.batch_size))
-            params["warmup_epochs"] = round(DKD_WARMUP_FRACTION * steps / steps_per_epoch, 3)
+        params = _epochs(params, steps, per_epoch)
         knowledge.append(
             {"component": term.component, "location": term.location, "weight": term.weight * scale,
              "params": params}
@@ -219,7 +314,7 @@ def recipe_data(
         "data_preparation": prep,
         "teacher": TEACHER,
         "knowledge": knowledge,
-        "transfer": {"component": "permuted"},
+        "transfer": _transfer(m, steps, per_epoch),
         "student_model": r.student,
         "student": {"component": "from-scratch"},
         "training": {
@@ -229,5 +324,20 @@ def recipe_data(
             "teacher_batch_size": 128,
             "ce_weight": m.ce_weight,
             "eval_every": EVAL_EVERY if not quick else EVAL_EVERY // 2,
+            **m.training,
         },
+    }
+
+
+def _epochs(params: dict[str, Any], steps: int, per_epoch: int) -> dict[str, Any]:
+    """``params`` with every :class:`Share` written as epochs of the regime."""
+    return {k: v.epochs(steps, per_epoch) if isinstance(v, Share) else v for k, v in params.items()}
+
+
+def _transfer(m: Method, steps: int, per_epoch: int) -> dict[str, Any]:
+    if m.transfer is None:
+        return {"component": "permuted"}
+    return {
+        "component": m.transfer["component"],
+        "params": _epochs(m.transfer.get("params", {}), steps, per_epoch),
     }

@@ -99,3 +99,41 @@ def test_unknown_method_or_regime_is_one_line(runner: CliRunner) -> None:
     assert "unknown suite method 'nope'" in result.output
     result = runner.invoke(app, ["bench", "--suite", "other"])
     assert result.exit_code == 1 and "known suite is 'standard'" in result.output
+
+
+def test_stage_lengths_follow_each_regimes_budget_and_agree_between_term_and_transfer() -> None:
+    for r in S.REGIMES:
+        rows = round(S.TRAIN_ROWS * (r.fraction or 1.0))
+        per_epoch = -(-rows // r.batch_size)
+        for method_id in ("ab", "fsp", "ft", "sskd"):
+            data = S.recipe_data(S.method(method_id), r)
+            hint = data["transfer"]["params"]["hint_epochs"]
+            assert isinstance(hint, int) and hint >= 1
+            share = S.HEAD if method_id == "sskd" else S.HINT
+            assert hint == max(1, round(share.fraction * r.steps / per_epoch)), (method_id, r.id)
+            stage = {"until_epochs", "paraphraser_epochs", "head_epochs"}
+            lengths = [v for k in data["knowledge"] for name, v in k["params"].items() if name in stage]
+            assert lengths and all(v == hint for v in lengths), (method_id, r.id)
+        pad = S.recipe_data(S.method("pad-l2"), r)["knowledge"]
+        assert (
+            pad[0]["params"]["until_epochs"]
+            == pad[1]["params"]["from_epochs"]
+            == pytest.approx(0.75 * r.steps / per_epoch, abs=1e-3)
+        )
+
+
+def test_dot_trains_with_its_optimizer_and_the_others_with_the_default() -> None:
+    r = S.regime("full")
+    dot = Recipe.model_validate(S.recipe_data(S.method("dot"), r)).training
+    assert (dot.optimizer, dot.lr, dot.momentum_delta, dot.weight_decay) == ("dot", 0.05, 0.075, 0.0005)
+    assert Recipe.model_validate(S.recipe_data(S.method("kd"), r)).training.optimizer == "adam"
+    assert S.recipe_data(S.method("kd"), r)["transfer"] == {"component": "permuted"}
+
+
+def test_every_published_label_has_a_published_delta() -> None:
+    from kdtaxonomy.published import load_published
+
+    published = load_published()
+    for m in S.METHODS:
+        if m.published is not None:
+            assert published.get(m.published) is not None, m.id
