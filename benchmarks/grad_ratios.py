@@ -25,6 +25,7 @@ from kdtaxonomy.pipeline import Distiller
 from kdtaxonomy.recipe import Recipe
 from kdtaxonomy.runner import Runner, RunOptions, build_model
 from kdtaxonomy.train import loader
+from kdtaxonomy.transfer import read
 
 
 def grad_norm(loss: torch.Tensor, params: list[torch.nn.Parameter]) -> float:
@@ -62,7 +63,9 @@ def ratios(regime: S.Regime, seed: int, batches: int) -> dict[str, float]:
             ce = (m.ce_weight or 1.0) * torch.nn.functional.cross_entropy(s[OUTPUT], batch["y"])
             t = distiller.teacher_features(batch)[0]
             batch = {**batch, "index": batch["row"]}
-            kd = sum((term(s, t[term.source_location], batch) for term in distiller.terms), torch.zeros(()))
+            kd = sum(
+                (term(s, read(t, term.source_location), batch) for term in distiller.terms), torch.zeros(())
+            )
             values.append(grad_norm(kd, params) / max(grad_norm(ce, params), 1e-30))
         out[m.id] = sum(values) / len(values)
     return out
