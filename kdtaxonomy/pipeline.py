@@ -19,13 +19,14 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 from kdtaxonomy import locations as loc
+from kdtaxonomy.chance import Chance
 from kdtaxonomy.data import ArrayData, as_batch, model_input
 from kdtaxonomy.hooks import OUTPUT, FeatureTap
 from kdtaxonomy.location_names import SEPARATOR, side_names, split_location
 from kdtaxonomy.optim import DEFAULT_DELTA
 from kdtaxonomy.registry import load_components
 from kdtaxonomy.schema import ComponentSpec, KnowledgeSpec
-from kdtaxonomy.train import Chance, FitConfig, FitResult, accuracy, fit, loader, wrap_ddp
+from kdtaxonomy.train import FitConfig, FitResult, accuracy, fit, loader, wrap_ddp
 from kdtaxonomy.transfer import Maps, Mutual, Term, Transfer, read
 
 if TYPE_CHECKING:
@@ -350,6 +351,7 @@ class Distiller:
                 max_steps=max_steps,
                 schedule=schedule,
                 eval_every=eval_every,
+                fresh_optimizer_at=self.transfer.stage_starts() if self.terms else (),
                 seed=seed + 7919 * round_index,
                 device=self.device,
                 amp=self.amp,

@@ -9,11 +9,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from kdtaxonomy.chance import Chance
 from kdtaxonomy.data import ArrayData, DataBundle, model_input
 from kdtaxonomy.models.base import tag_model
 from kdtaxonomy.pipeline import Distiller
 from kdtaxonomy.registry import load_components
-from kdtaxonomy.train import Chance, FitConfig, FitResult, accuracy, fit, loader, wrap_ddp
+from kdtaxonomy.train import FitConfig, FitResult, accuracy, fit, loader, wrap_ddp
 
 
 def build_model(

@@ -22,6 +22,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, DistributedSampler
 
+from kdtaxonomy.chance import Chance
 from kdtaxonomy.data import ArrayData, ArrayDataset, model_input
 from kdtaxonomy.interrupt import Interrupted, stop_requests
 from kdtaxonomy.optim import DEFAULT_DELTA, DistillationOrientedTrainer, dot_step
@@ -34,34 +35,6 @@ class TrainingError(RuntimeError):
 
 MIN_JUDGED_STEPS = 50
 """Fewer optimizer steps (smoke runs) prove nothing either way: :func:`fit` declares no divergence below."""
-
-
-@dataclass(frozen=True)
-class Chance:
-    """The chance level of a validation split: the accuracy (%) of always predicting its majority class."""
-
-    accuracy: float
-    n: int
-
-    @classmethod
-    def of(cls, labels: Tensor) -> Chance:
-        """Chance level of the integer class ``labels``."""
-        n = int(labels.numel())
-        top = int(torch.bincount(labels.reshape(-1).long()).max()) if n else 0
-        return cls(100.0 * top / max(n, 1), n)
-
-    def bound(self) -> float:
-        """Chance plus two binomial standard errors (%): below it, an accuracy is not better than chance."""
-        p = self.accuracy / 100.0
-        return 100.0 * (p + 2.0 * math.sqrt(p * (1.0 - p) / max(self.n, 1)))
-
-    def diverged(self, accuracy: float, first_loss: float, last_loss: float) -> bool:
-        """At chance (``accuracy <= bound()``) with a last-epoch loss not below the first step's (the
-        untrained model's): a model that learned nothing, not one cut short by a small budget."""
-        return accuracy <= self.bound() and not last_loss < first_loss
-
-    def describe(self) -> str:
-        return f"majority class {self.accuracy:.1f}% of {self.n} rows, bound {self.bound():.1f}%"
 
 
 @dataclass
@@ -85,6 +58,8 @@ class FitConfig:
     """``cosine`` (decay to 0 over the budget, per step) or ``constant``."""
     eval_every: int = 100
     """Steps between validation evaluations when :func:`fit` is given ``validate``."""
+    fresh_optimizer_at: tuple[int, ...] = ()
+    """Epochs at whose start the optimizer state is cleared (a new stage; the schedule goes on)."""
     seed: int = 0
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     amp: bool = False
@@ -346,6 +321,8 @@ def fit(
             if steps >= total:
                 break
             torch.manual_seed(cfg.seed * 1_000_003 + epoch)
+            if epoch in cfg.fresh_optimizer_at and not (epoch == start and skip):
+                optimizer.state.clear()  # a resumed mid-epoch run was cleared before its checkpoint
             trainable.train()
             running, count = partial if epoch == start and skip else (0.0, 0)
             for position, raw in enumerate(batches(epoch)):

@@ -71,6 +71,11 @@ class Transfer:
         """Factor on the recipe's cross-entropy weight."""
         return 1.0
 
+    def stage_starts(self) -> tuple[int, ...]:
+        """Epochs at which the objective switches to a new stage (none here): the optimizer starts afresh
+        there, as the reference implementations build a new optimizer for each stage."""
+        return ()
+
     def combine(
         self, terms: list[Term], s: Features, sources: list[Features], batch: dict[str, Tensor]
     ) -> Tensor:
@@ -115,6 +120,13 @@ class IntermediateLayer(Transfer):
 
     def ce_scale(self) -> float:
         return 0.0 if self.hint_phase() else 1.0
+
+    def stage_starts(self) -> tuple[int, ...]:
+        """Stage 2 starts after the hint epochs: a fresh optimizer there (RepDistiller's ``init`` trains its
+        initialisation stage with an optimizer of its own), so that moments built from the hint terms'
+        gradients do not scale the cross-entropy's steps."""
+        hint = int(self.spec.hint_epochs)
+        return (hint,) if hint > 0 else ()
 
     def combine(
         self, terms: list[Term], s: Features, sources: list[Features], batch: dict[str, Tensor]
