@@ -283,3 +283,17 @@ def test_matrix_layout_has_one_row_per_method_and_a_column_per_regime(suite: Pat
         assert cells[position].startswith(display_row(row)["delta"])
     html = invoke(runner, "--results", str(suite), "--format", "html", "--matrix").stdout
     assert "<table" in html and "Published Δ" in html
+
+
+def test_matrix_marks_a_method_with_its_own_teacher_and_student_alone(
+    tmp_path: Path, runner: CliRunner
+) -> None:
+    regime = REGIMES[0]
+    for method, offset in (("null-kd", 0.0), ("kd", 0.0), ("dot", -9.0)):
+        for seed in SEEDS:
+            write_run(tmp_path, regime, method, seed, student_baseline_accuracy=80.0 + seed + offset,
+                      student_accuracy=81.0 + seed + offset)  # fmt: skip
+    md = invoke(runner, "--results", str(tmp_path), "--format", "md", "--matrix").stdout
+    rows = {line.split(" | ")[0].strip("| "): line for line in md.splitlines() if line.startswith("| ")}
+    assert "†" in rows["dot"] and "†" not in rows["kd"] and "†" not in rows["null-kd"]
+    assert "own teacher and student alone" in md and md.count(": dot.") == 1

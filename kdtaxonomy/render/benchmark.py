@@ -122,30 +122,43 @@ MATRIX_CAPTION = (
 )
 
 
-def matrix(table: BenchmarkTable) -> tuple[list[tuple[str, str]], list[dict[str, str]]]:
-    """Columns and cells of the methods x regimes layout (one row per method, one Δ column per regime)."""
+def _differs(a: float | None, b: float | None) -> bool:
+    return a is not None and b is not None and abs(a - b) > 0.05
+
+
+def matrix(table: BenchmarkTable) -> tuple[list[tuple[str, str]], list[dict[str, str]], list[str]]:
+    """Columns and cells of the methods x regimes layout (one row per method, one Δ column per regime), and
+    the methods marked † whose teacher or student alone is not the regime header's (their own recipe)."""
     regimes: list[str] = []
     for row in table.rows:
         if row.regime not in regimes:
             regimes.append(row.regime)
-    heads = {}
+    heads, firsts = {}, {}
     for regime in regimes:
-        first = next(r for r in table.rows if r.regime == regime)
+        first = firsts[regime] = next(r for r in table.rows if r.regime == regime)
         teacher = "-" if first.teacher_accuracy is None else f"{first.teacher_accuracy:.1f}"
         alone = "-" if first.alone_mean is None else f"{first.alone_mean:.1f}"
         heads[regime] = f"{regime} (teacher {teacher}, alone {alone})"
     columns = [("method", "Method"), *((r, heads[r]) for r in regimes), ("published", "Published Δ")]
     cells: dict[str, dict[str, str]] = {}
+    own: list[str] = []
     for row in table.rows:
         cell = cells.setdefault(row.method, {"method": row.method, **{r: "-" for r in regimes}})
         text = display_row(row)["delta"]
         star = "*" if row.p_paired is not None and row.p_paired < 0.05 else ""
-        cell[row.regime] = f"{text}{star} (n={row.n})"
+        first = firsts[row.regime]
+        mark = ""
+        if _differs(row.teacher_accuracy, first.teacher_accuracy) or _differs(
+            row.alone_mean, first.alone_mean
+        ):
+            mark = "†"
+            own += [] if row.method in own else [row.method]
+        cell[row.regime] = f"{text}{star}{mark} (n={row.n})"
         if row.published_delta is not None:
             cell["published"] = f"{row.published_delta:+.2f} ({row.published_method})"
     for cell in cells.values():
         cell.setdefault("published", "-")
-    return columns, list(cells.values())
+    return columns, list(cells.values()), own
 
 
 def render(table: BenchmarkTable, fmt: str, *, layout: str = "long") -> str:
@@ -162,8 +175,12 @@ def render(table: BenchmarkTable, fmt: str, *, layout: str = "long") -> str:
     columns, caption = COLUMNS, CAPTION
     cells = [display_row(r) for r in table.rows]
     if layout == "matrix":
-        columns, cells = matrix(table)
-        caption = MATRIX_CAPTION
+        columns, cells, own = matrix(table)
+        caption = MATRIX_CAPTION + (
+            f" † its own teacher and student alone (its recipe trains them differently): {', '.join(own)}."
+            if own
+            else ""
+        )
     if fmt == "csv":
         if layout == "matrix":
             body = to_csv(cells, [k for k, _ in columns])
