@@ -32,6 +32,7 @@ from benchmarks.peer_inputs import (
     logits,
     pad_inputs,
     srd_inputs,
+    sskd_head_inputs,
     sskd_inputs,
     unit_embeddings,
     vid_inputs,
@@ -42,6 +43,7 @@ from benchmarks.peer_wrappers import (
     fsp_col_norms,
     ours_crd,
     ours_sskd,
+    ours_sskd_head,
     td_ab,
     td_at,
     td_cc,
@@ -58,6 +60,7 @@ from benchmarks.peer_wrappers import (
     td_sp,
     td_srd,
     td_sskd,
+    td_sskd_head,
     td_vid,
 )
 from kdtaxonomy.losses import (
@@ -415,6 +418,28 @@ def cases() -> list[Case]:
             "F.normalize's eps 1e-12 vs cosine_similarity's 1e-8 clamp do not act: the same value to rounding "
             "(each term alone also agrees, float64: L_ss 0.00804904858, L_T 6.50474916). "
             "The teacher head's contrastive_prediction (torchdistill's AuxSSKDLoss) is not part of this loss.",
+            predict=lambda x, v: v,
+            timed=False,
+        ),
+        Case(
+            "SSKD head stage (vs AuxSSKDLoss)",
+            sskd_head_inputs,
+            ours_sskd_head,
+            td_sskd_head,
+            "SSKD's first stage, the teacher's self-supervision head trained by contrastive prediction: "
+            "torchdistill's AuxSSKDLoss (reduction mean) on the teacher's stacked head outputs (4B rows: row 4i "
+            "sample i, rows 4i+1..4i+3 its transformed copies; the class fixes 3 copies) vs what kdtaxonomy's "
+            "SSKD returns in its head phase, contrastive_prediction(ss_similarity(transformed, normal), "
+            "head_temperature 1) on the same rows gathered into its layout (normal rows 4i, transformed row "
+            "m B + i = stacked row 4i+1+m). Same form: A[r, j] = cos(transformed_r, normal_j), (3B, B), no "
+            "temperature (AuxSSKDLoss has none; kdtaxonomy's default 1), each row's positive the sample it was "
+            "made from (torchdistill: r // 3 in its sample-major rows, kdtaxonomy: r mod B in its "
+            "transformation-major rows, the same pairs), the cross-entropy averaged over all 3B rows (no "
+            "selection), so the two row orders give the same mean; the per-row matrices and losses also agree "
+            "after the row permutation (checked separately, float64: max 2.8e-16 and 8.9e-16). F.normalize's "
+            "eps 1e-12 vs cosine_similarity's clamp of each norm at 1e-8 do not act (every norm >= 9.7). B=64: "
+            "124 of 192 positives ranked first. Agreement holds only at head_temperature 1 (torchdistill has no "
+            "temperature to match another value).",
             predict=lambda x, v: v,
             timed=False,
         ),

@@ -26,6 +26,7 @@ AB_MARGIN = 1.0
 SSKD_M, SSKD_D = 3, 128  # transformed copies per sample (torchdistill's layout fixes 3), head width
 SSKD_SS_T, SSKD_TF_T, SSKD_SS_RATIO, SSKD_TF_RATIO = 0.5, 4.0, 0.75, 1.0
 SSKD_SS_W, SSKD_TF_W = 10.0, 2.7
+SSKD_HEAD_T = 1.0  # SSKDSpec.head_temperature's default (the authors' head stage: no temperature)
 RKD_ANGLE_MAX_B_THEIRS = 256  # torchdistill's angle loss materialises (B, B, D) and B^3 tensors at once
 
 
@@ -216,3 +217,25 @@ def sskd_inputs(b: int, dtype: torch.dtype) -> Inputs:
         x[name] = v.reshape(b * (1 + SSKD_M), v.shape[-1])  # torchdistill's stacked rows
         x[name + "_n"], x[name + "_tf"] = ours(v)
     return x
+
+
+def sskd_head_inputs(b: int, dtype: torch.dtype) -> Inputs:
+    """The teacher's self-supervision head outputs for SSKD's head stage in torchdistill's stacked layout
+    (``t_head``, ``4 b`` rows: row ``4 i`` sample ``i``, row ``4 i + 1 + m`` its ``m``-th transformed copy)
+    and, gathered from those rows by an explicit index map, in kdtaxonomy's: ``t_head_n`` the normal rows
+    ``4 i`` and ``t_head_tf`` the transformed rows transformation-major (row ``m b + i`` = stacked row
+    ``4 i + 1 + m``, kept as ``tf_rows``). The transformed outputs are the normal ones plus noise, so most
+    but not all positives are the top-1 of their row."""
+    d = Draw(10000 + b, dtype)
+    normal = d.randn(b, 1, SSKD_D)
+    head = torch.cat([normal, normal + d.randn(b, SSKD_M, SSKD_D, scale=4.0)], dim=1)
+    stacked = head.reshape(b * (1 + SSKD_M), SSKD_D)
+    r = torch.arange(SSKD_M * b)
+    tf_rows = (1 + SSKD_M) * (r % b) + 1 + r // b
+    normal_rows = (1 + SSKD_M) * torch.arange(b)
+    return {
+        "t_head": stacked,
+        "t_head_n": stacked[normal_rows],
+        "t_head_tf": stacked[tf_rows],
+        "tf_rows": tf_rows,
+    }

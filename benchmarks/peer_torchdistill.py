@@ -230,9 +230,9 @@ def main() -> None:
         "[--] Not compared: DKD (kdtaxonomy dkd) has no torchdistill 1.1.5 counterpart (its logit losses are "
         "KD, LogitStdKD, DIST/DIST+, SSKD, SKD); nst, mmd, rkd_area, conditional/weighted/multi-teacher KD, "
         "dml, cosine_embedding are kdtaxonomy-only; SSKD, FT, PAD and ReviewKD are compared on their loss terms "
-        "only (SSKD: SSKDLoss's self-supervision and transform terms, not the heads, the transformations, its "
-        "CE/KD on the normal samples or the teacher head's contrastive prediction, AuxSSKDLoss; not the "
-        "paraphraser/translator, variance head or ABF modules); KTA/Affinity, ChSim and SKD have none."
+        "only (SSKD: SSKDLoss's self-supervision and transform terms and the head stage's AuxSSKDLoss, not the "
+        "heads, the transformations or its CE/KD on the normal samples; not the paraphraser/translator, "
+        "variance head or ABF modules); KTA/Affinity, ChSim and SKD have none."
     )
     if not args.no_timing:
         print()

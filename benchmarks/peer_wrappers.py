@@ -9,6 +9,7 @@ from torch import Tensor, nn
 from torchdistill.losses.mid_level import (
     AltActTransferLoss,
     ATLoss,
+    AuxSSKDLoss,
     CCKDLoss,
     DISTLoss,
     FSPLoss,
@@ -34,6 +35,7 @@ from benchmarks.peer_inputs import (
     PAD_EPS,
     SRD_EPS,
     SRD_EXPONENT,
+    SSKD_HEAD_T,
     SSKD_M,
     SSKD_SS_RATIO,
     SSKD_SS_T,
@@ -48,7 +50,7 @@ from benchmarks.peer_inputs import (
 )
 from kdtaxonomy.losses import crd_nce, fsp_matrix
 from kdtaxonomy.losses.dist import dist_parts
-from kdtaxonomy.losses.sskd import ss_similarity, sskd_similarity, sskd_transform
+from kdtaxonomy.losses.sskd import contrastive_prediction, ss_similarity, sskd_similarity, sskd_transform
 from kdtaxonomy.losses.vid import vid_variance
 
 # ------------------------------------------------------------------------------------------- the peers
@@ -189,6 +191,19 @@ def ours_sskd(x: Inputs) -> Tensor:
     y = x["y"].repeat(SSKD_M)
     l_t = sskd_transform(x["s_logits_tf"], x["t_logits_tf"], y, SSKD_TF_T, SSKD_TF_RATIO)
     return SSKD_SS_W * l_ss + SSKD_TF_W * l_t
+
+
+def td_sskd_head(x: Inputs) -> Tensor:
+    """torchdistill's AuxSSKDLoss (SSKD's first stage) on the teacher's stacked head outputs (it reads the
+    teacher's io_dict only; the student's is unused)."""
+    m = AuxSSKDLoss(module_path="ss", module_io="output", reduction="mean")
+    return m({}, io("ss", x["t_head"]))
+
+
+def ours_sskd_head(x: Inputs) -> Tensor:
+    """The head stage's loss of kdtaxonomy's SSKD (``phase() == 'head'``: ``contrastive_prediction`` of
+    ``teacher_similarity``, i.e. ``ss_similarity`` of the head outputs) at the default head temperature."""
+    return contrastive_prediction(ss_similarity(x["t_head_tf"], x["t_head_n"]), SSKD_HEAD_T)
 
 
 def dist_eps0(x: Inputs, _: float) -> float:
