@@ -254,7 +254,7 @@ REGIMES: tuple[Regime, ...] = (
 )  # fmt: skip
 
 
-QUICK_DIVISOR = 5
+QUICK_DIVISOR = 10
 """``--quick`` divides every step budget by this and skips the grid (cited defaults, 3 seeds)."""
 
 GRID_SEEDS = (1000, 1001)

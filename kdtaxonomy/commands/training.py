@@ -201,7 +201,7 @@ def bench_command(
     quick: Annotated[
         bool,
         typer.Option(
-            "--quick", help="Suite: 3 seeds, budgets / 5, cited defaults (same code path); results/quick/."
+            "--quick", help="Suite: 3 seeds, budgets / 10, cited defaults (same code path); results/quick/."
         ),
     ] = False,
     regime: Annotated[
