@@ -10,26 +10,9 @@ interval excludes 0, with Δ, the interval and the paired p.
 from __future__ import annotations
 
 import argparse
-import json
-from collections import defaultdict
 from pathlib import Path
-from typing import Any
 
-from kdtaxonomy.stats import paired
-
-
-def groups(results: Path) -> dict[str, list[dict[str, Any]]]:
-    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for path in sorted(results.glob("*/*/seed-*.json")):
-        if path.parts[-3] == "suite":
-            continue
-        record = json.loads(path.read_text(encoding="utf-8"))
-        if record.get("status") != "ok" or record.get("student_baseline_accuracy") is None:
-            continue
-        if record.get("student_accuracy") is None:
-            continue
-        out[f"{path.parts[-3]}#{path.parts[-2]}"].append(record)
-    return out
+from kdtaxonomy.bench import aggregate, read_results
 
 
 def main() -> None:
@@ -38,17 +21,16 @@ def main() -> None:
     parser.add_argument("--min-seeds", type=int, default=5)
     args = parser.parse_args()
     counted, above, below = 0, [], []
-    for key, runs in sorted(groups(args.results).items()):
-        if len(runs) < args.min_seeds:
-            continue
-        stats = paired([r["student_accuracy"] for r in runs], [r["student_baseline_accuracy"] for r in runs])
+    for (entry, config), agg in sorted(aggregate(read_results(args.results)).items()):
+        stats = agg.paired if agg.n >= args.min_seeds else None
         if stats is None:
             continue
         counted += 1
-        line = f"  {key}: {stats.delta_mean:+.2f} [{stats.ci95[0]:+.2f}, {stats.ci95[1]:+.2f}], p = {stats.p:.3g}"
-        if stats.ci95[0] > 0:
+        low, high = stats.ci95
+        line = f"  {entry}#{config}: {stats.delta_mean:+.2f} [{low:+.2f}, {high:+.2f}], p = {stats.p:.3g}"
+        if low > 0:
             above.append(line)
-        elif stats.ci95[1] < 0:
+        elif high < 0:
             below.append(line)
     print(f"{counted} configurations with >= {args.min_seeds} seeds: {len(above)} with a CI above 0, "
           f"{len(below)} below")  # fmt: skip

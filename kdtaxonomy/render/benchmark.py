@@ -147,13 +147,12 @@ def matrix(table: BenchmarkTable) -> tuple[list[tuple[str, str]], list[dict[str,
         text = display_row(row)["delta"]
         star = "*" if row.p_paired is not None and row.p_paired < 0.05 else ""
         first = firsts[row.regime]
-        mark = ""
-        if _differs(row.teacher_accuracy, first.teacher_accuracy) or _differs(
+        mine = _differs(row.teacher_accuracy, first.teacher_accuracy) or _differs(
             row.alone_mean, first.alone_mean
-        ):
-            mark = "†"
-            own += [] if row.method in own else [row.method]
-        cell[row.regime] = f"{text}{star}{mark} (n={row.n})"
+        )
+        if mine and row.method not in own:
+            own.append(row.method)
+        cell[row.regime] = f"{text}{star}{'†' if mine else ''} (n={row.n})"
         if row.published_delta is not None:
             cell["published"] = f"{row.published_delta:+.2f} ({row.published_method})"
     for cell in cells.values():
